@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every system package that building, running and testing mailroom needs.
+# Idempotent; run as root on Debian 12 (or with sudo). Safe to run again.
+set -euo pipefail
+
+PACKAGES=(
+  # build: leptess links Tesseract and Leptonica; bindgen needs libclang
+  build-essential pkg-config clang libclang-dev
+  libtesseract-dev libleptonica-dev
+  # OCR models: German first, English, orientation/script detection
+  tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng tesseract-ocr-osd
+  # independent checkers of our output used by the tests and the evaluation
+  poppler-utils qpdf
+  # fonts the sample generator renders letters with
+  fonts-dejavu-core fonts-liberation2
+  # TIFF tooling for test fixtures (tiffinfo, tiffcp)
+  libtiff-tools
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all system packages present" >&2
+fi
+
+# Rust toolchain pieces used by the checks
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+tesseract --list-langs 2>/dev/null | grep -qx deu || { echo "setup: tesseract lacks the deu model" >&2; exit 1; }
+echo "setup: ok (tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))" >&2

@@ -1,0 +1,117 @@
+//! `mailroom-lab`: the measuring tools. `generate` writes a batch of realistic scanned
+//! letters with ground truth; `evaluate` scores a run's output against that truth.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use mailroom::lab::evaluate::evaluate;
+use mailroom::lab::generate::{generate, GenerateSpec};
+use mailroom::lab::truth::{Truth, TRUTH_FILE};
+
+#[derive(Parser)]
+#[command(
+    name = "mailroom-lab",
+    version,
+    about = "Generates batches with ground truth and measures mailroom's accuracy on them",
+    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a batch of degraded scanned letters plus truth.json
+    Generate {
+        /// Output folder (created; must not hold a batch already)
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate number of pages (letters are added until reached)
+        #[arg(long, default_value_t = 18)]
+        pages: usize,
+        /// Seed: the same seed gives the same batch, byte for byte
+        #[arg(long, default_value_t = 20261128)]
+        seed: u64,
+    },
+    /// Score a run's output folder against the batch's truth.json
+    Evaluate {
+        /// Output folder of `mailroom run`
+        out: PathBuf,
+        /// Ground truth of the batch (default: <batch>/truth.json named in the report)
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Print JSON instead of the table
+        #[arg(long)]
+        json: bool,
+        /// Exit with code 5 if the mean CER over text pages (JSON text) is above this
+        #[arg(long)]
+        max_mean_cer: Option<f64>,
+    },
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailroom-lab: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
+    match Cli::parse().command {
+        Cmd::Generate { out, pages, seed } => {
+            if out.join(TRUTH_FILE).exists() {
+                bail!("{} already holds a batch", out.display());
+            }
+            let t = std::time::Instant::now();
+            let truth = generate(&GenerateSpec { seed, pages }, &out)?;
+            eprintln!(
+                "mailroom-lab: wrote {} pages in {} letters to {} in {:.1} s",
+                truth.pages.len(),
+                truth.documents.len(),
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Evaluate {
+            out,
+            truth,
+            json,
+            max_mean_cer,
+        } => {
+            let truth_path = match truth {
+                Some(p) => p,
+                None => {
+                    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(
+                        out.join(mailroom::pipeline::REPORT_FILE),
+                    )?)?;
+                    let batch = report["batch"].as_str().unwrap_or_default();
+                    PathBuf::from(batch).join(TRUTH_FILE)
+                }
+            };
+            let truth = Truth::load(&truth_path)?;
+            let eval = evaluate(&out, &truth)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&eval)?);
+            } else {
+                print!("{}", eval.table());
+            }
+            if let (Some(limit), Some(cer)) = (max_mean_cer, &eval.summary.cer) {
+                if cer.mean > limit {
+                    eprintln!(
+                        "mailroom-lab: mean CER {:.4} is above the limit {limit}",
+                        cer.mean
+                    );
+                    return Ok(ExitCode::from(5));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Command-line definitions (clap). What the user typed; `main` turns it into a run.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in README.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every input page was delivered.
+    Success = 0,
+    /// The run could not be carried out (output not writable, OCR engine missing, ...).
+    Fatal = 1,
+    /// Bad arguments, bad profile, missing batch folder, output folder not empty.
+    Usage = 2,
+    /// The batch completed, but some inputs are in quarantine.
+    Quarantined = 3,
+    /// The page accounting does not add up (a bug: pages may have been lost).
+    Accounting = 4,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "Turns batches of scanned mail into searchable PDFs with JSON metadata",
+    long_about = "mailroom reads a batch of scanned pages (PNG, JPEG, TIFF incl. multi-page and \
+CCITT G4), recognises the text with Tesseract on all cores, and writes one searchable PDF and \
+one JSON file per document. Unreadable files go to quarantine with a reason; the run report \
+proves that every page was delivered or quarantined.",
+    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files, 4 page accounting mismatch."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process a batch folder: OCR every page, write PDF + JSON per document, and a report.
+    #[command(after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined, 4 accounting mismatch.")]
+    Run(RunArgs),
+    /// Print the built-in default profile (TOML), a starting point for your own.
+    Profile,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Folder with the scanned pages (searched recursively; files sorted by path)
+    pub batch: PathBuf,
+    /// Output folder; created if missing, must be empty unless --force is given
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Profile (TOML); default: the built-in profile (see `mailroom profile`)
+    #[arg(long, short)]
+    pub profile: Option<PathBuf>,
+    /// Worker threads; default: the number of CPU cores
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub jobs: Option<u16>,
+    /// Print the run report as JSON on stdout instead of the human summary
+    #[arg(long)]
+    pub json: bool,
+    /// Replace a previous run's output in --out (documents/, quarantine/, report.json)
+    #[arg(long)]
+    pub force: bool,
+}

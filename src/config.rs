@@ -1,0 +1,186 @@
+//! Profiles: the TOML file that tunes a run. Parsed and validated once, here; the rest of
+//! the program receives a `Profile` whose values are known to be in range.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The built-in default profile, the same text as `profiles/default.toml`.
+pub const DEFAULT_PROFILE_TOML: &str = include_str!("../profiles/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Profile {
+    pub name: String,
+    pub input: InputSettings,
+    pub cleanup: CleanupSettings,
+    pub ocr: OcrSettings,
+    pub output: OutputSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputSettings {
+    pub assume_dpi: u32,
+    pub max_megapixels: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanupSettings {
+    /// Find and remove skew before OCR.
+    pub deskew: bool,
+    /// Leptonica skew confidence needed to rotate; below it the page is flagged.
+    pub min_skew_confidence: f32,
+    /// Detect the page orientation (0/90/180/270) with Tesseract and set it upright.
+    pub orientation: bool,
+    /// Tesseract orientation confidence needed to rotate; below it the page is flagged.
+    pub min_orientation_confidence: f32,
+}
+
+impl Default for CleanupSettings {
+    fn default() -> Self {
+        CleanupSettings {
+            deskew: true,
+            min_skew_confidence: 3.0,
+            orientation: true,
+            min_orientation_confidence: 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrSettings {
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSettings {
+    pub jpeg_quality: u8,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            name: "default".into(),
+            input: InputSettings::default(),
+            cleanup: CleanupSettings::default(),
+            ocr: OcrSettings::default(),
+            output: OutputSettings::default(),
+        }
+    }
+}
+
+impl Default for InputSettings {
+    fn default() -> Self {
+        InputSettings {
+            assume_dpi: 300,
+            max_megapixels: 150,
+        }
+    }
+}
+
+impl Default for OcrSettings {
+    fn default() -> Self {
+        OcrSettings {
+            language: "deu".into(),
+        }
+    }
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        OutputSettings { jpeg_quality: 75 }
+    }
+}
+
+impl Profile {
+    /// Reads and validates a profile file. Errors name the file and, for syntax errors and
+    /// unknown keys, the line.
+    pub fn load(path: &Path) -> Result<Profile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read profile {}", path.display()))?;
+        Profile::parse(&text).with_context(|| format!("invalid profile {}", path.display()))
+    }
+
+    /// Parses and validates profile text.
+    pub fn parse(text: &str) -> Result<Profile> {
+        let profile: Profile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(50..=2400).contains(&self.input.assume_dpi) {
+            bail!(
+                "input.assume_dpi = {} is out of range (50-2400)",
+                self.input.assume_dpi
+            );
+        }
+        if self.input.max_megapixels == 0 || self.input.max_megapixels > 1000 {
+            bail!(
+                "input.max_megapixels = {} is out of range (1-1000)",
+                self.input.max_megapixels
+            );
+        }
+        let c = &self.cleanup;
+        if !(0.0..=100.0).contains(&c.min_skew_confidence) || !(0.0..=100.0).contains(&c.min_orientation_confidence) {
+            bail!("cleanup.min_skew_confidence and cleanup.min_orientation_confidence must be within 0-100");
+        }
+        let lang = &self.ocr.language;
+        let valid_lang = !lang.is_empty()
+            && lang
+                .split('+')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        if !valid_lang {
+            bail!("ocr.language = {lang:?} is not a Tesseract language list such as \"deu\" or \"deu+eng\"");
+        }
+        if !(1..=100).contains(&self.output.jpeg_quality) {
+            bail!(
+                "output.jpeg_quality = {} is out of range (1-100)",
+                self.output.jpeg_quality
+            );
+        }
+        Ok(())
+    }
+
+    /// Largest accepted page in pixels.
+    pub fn max_pixels(&self) -> u64 {
+        u64::from(self.input.max_megapixels) * 1_000_000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_default_profile_equals_builtin_defaults() {
+        assert_eq!(Profile::parse(DEFAULT_PROFILE_TOML).unwrap(), Profile::default());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let err = Profile::parse("[ocr]\nlanguage = \"deu\"\nlangauge = \"eng\"\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("langauge"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        assert!(Profile::parse("[output]\njpeg_quality = 0\n").is_err());
+        assert!(Profile::parse("[input]\nassume_dpi = 10\n").is_err());
+        assert!(Profile::parse("[ocr]\nlanguage = \"deu; rm\"\n").is_err());
+    }
+
+    #[test]
+    fn partial_profile_keeps_other_defaults() {
+        let p = Profile::parse("[ocr]\nlanguage = \"deu+eng\"\n").unwrap();
+        assert_eq!(p.ocr.language, "deu+eng");
+        assert_eq!(p.output.jpeg_quality, 75);
+    }
+}

@@ -1,0 +1,25 @@
+//! mailroom: the scan-room pipeline of a city administration.
+//!
+//! A batch of scanned pages goes through fixed stages, each a module here:
+//! `ingest` (find and decode pages) -> `ocr` (Tesseract, one engine per worker)
+//! -> `package` (searchable PDF + JSON sidecar) -> `report` (counts that prove no page was
+//! lost). `pipeline` is the one place that knows the stage order and the parallelism.
+//! `lab` holds the measuring tools: the sample generator with ground truth and the
+//! accuracy evaluation.
+
+pub mod cleanup;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod fsutil;
+pub mod ingest;
+pub mod lab;
+pub mod leptonica;
+pub mod model;
+pub mod ocr;
+pub mod package;
+pub mod pipeline;
+pub mod report;
+
+/// Version string written into every output file.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,104 @@
+//! The `mailroom` binary: parse, build the run, dispatch, map the result to an exit code.
+
+use std::io::Write;
+use std::process::ExitCode as ProcessExit;
+
+use clap::Parser;
+use mailroom::cli::{Cli, Command, ExitCode, RunArgs};
+use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
+use mailroom::pipeline::{self, AccountingError, RunRequest};
+use mailroom::report::TerminalObserver;
+
+fn main() -> ProcessExit {
+    ensure_single_threaded_tesseract();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Profile => print_out(DEFAULT_PROFILE_TOML),
+    };
+    ProcessExit::from(code as u8)
+}
+
+/// Tesseract's OpenMP threads compete with our own workers and make a batch 2-3x slower.
+/// Only `OMP_THREAD_LIMIT` set before the process starts turns them off, so the binary
+/// re-executes itself once with it set. An explicit value from the user is kept.
+fn ensure_single_threaded_tesseract() {
+    if std::env::var_os("OMP_THREAD_LIMIT").is_some() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else { return };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("OMP_THREAD_LIMIT", "1")
+        .exec();
+    // exec returns only on failure; go on with OpenMP threads (slower, still correct).
+    eprintln!("mailroom: warning: could not restart with OMP_THREAD_LIMIT=1 ({err}); OCR may be slower");
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let profile = match &args.profile {
+        Some(p) => match Profile::load(p) {
+            Ok(p) => p,
+            Err(e) => return fail(ExitCode::Usage, &e),
+        },
+        None => Profile::default(),
+    };
+    if !args.batch.is_dir() {
+        return fail(
+            ExitCode::Usage,
+            &anyhow::anyhow!("batch folder {} does not exist or is not a folder", args.batch.display()),
+        );
+    }
+    if let Err(e) = pipeline::prepare_output(&args.out, args.force) {
+        return fail(ExitCode::Usage, &e);
+    }
+    let jobs = args
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let req = RunRequest {
+        batch: args.batch,
+        out: args.out,
+        profile,
+        jobs,
+    };
+    let observer = TerminalObserver::new();
+    let result = pipeline::run(&req, &observer);
+    observer.finish();
+    match result {
+        Ok(report) => {
+            let text = if args.json {
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            } else {
+                report.summary()
+            };
+            let printed = print_out(&text);
+            if printed != ExitCode::Success {
+                return printed;
+            }
+            if report.counts.files_quarantined > 0 {
+                ExitCode::Quarantined
+            } else {
+                ExitCode::Success
+            }
+        }
+        Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
+        Err(e) => fail(ExitCode::Fatal, &e),
+    }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) ends quietly.
+fn print_out(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::Success,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
+        Err(e) => fail(ExitCode::Fatal, &anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
+fn fail(code: ExitCode, e: &anyhow::Error) -> ExitCode {
+    eprintln!("mailroom: error: {e:#}");
+    code
+}

@@ -1,0 +1,120 @@
+//! Types shared between the stages: page pixels, resolution, and the outcome of every input.
+
+use image::{GrayImage, RgbImage};
+use serde::{Deserialize, Serialize};
+
+/// Pixels of one page as decoded. Bilevel pages hold only the values 0 and 255.
+pub enum Pixels {
+    Bilevel(GrayImage),
+    Gray(GrayImage),
+    Rgb(RgbImage),
+}
+
+impl Pixels {
+    pub fn width(&self) -> u32 {
+        match self {
+            Pixels::Bilevel(g) | Pixels::Gray(g) => g.width(),
+            Pixels::Rgb(c) => c.width(),
+        }
+    }
+
+    pub fn height(&self) -> u32 {
+        match self {
+            Pixels::Bilevel(g) | Pixels::Gray(g) => g.height(),
+            Pixels::Rgb(c) => c.height(),
+        }
+    }
+
+    pub fn kind(&self) -> ColorKind {
+        match self {
+            Pixels::Bilevel(_) => ColorKind::Bilevel,
+            Pixels::Gray(_) => ColorKind::Gray,
+            Pixels::Rgb(_) => ColorKind::Rgb,
+        }
+    }
+
+    /// A gray view for OCR and analysis (converts colour pages).
+    pub fn to_gray(&self) -> std::borrow::Cow<'_, GrayImage> {
+        match self {
+            Pixels::Bilevel(g) | Pixels::Gray(g) => std::borrow::Cow::Borrowed(g),
+            Pixels::Rgb(c) => {
+                std::borrow::Cow::Owned(image::DynamicImage::ImageRgb8(c.clone()).to_luma8())
+            }
+        }
+    }
+
+    /// SHA-256 over the decoded pixels (and their size and kind): the same page gives the
+    /// same hash whatever file format carried it.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!("{:?} {}x{}\n", self.kind(), self.width(), self.height()));
+        match self {
+            Pixels::Bilevel(g) | Pixels::Gray(g) => h.update(g.as_raw()),
+            Pixels::Rgb(c) => h.update(c.as_raw()),
+        }
+        crate::fsutil::hex(&h.finalize())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ColorKind {
+    Bilevel,
+    Gray,
+    Rgb,
+}
+
+/// Resolution of a page and where the value came from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Dpi {
+    pub x: f32,
+    pub y: f32,
+    pub source: DpiSource,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DpiSource {
+    /// Read from the file's metadata.
+    File,
+    /// The file carried none (or an implausible value): the profile's `assume_dpi`.
+    Assumed,
+}
+
+/// The pipeline stage at which an input failed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Ingest,
+    Decode,
+    Cleanup,
+    Ocr,
+    Package,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Ingest => "ingest",
+            Stage::Decode => "decode",
+            Stage::Cleanup => "cleanup",
+            Stage::Ocr => "ocr",
+            Stage::Package => "package",
+        })
+    }
+}
+
+/// An input file that was set aside with a reason instead of being delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Path relative to the batch folder.
+    pub file: String,
+    pub stage: Stage,
+    pub reason: String,
+    /// Pages of the file that this accounts for. A file whose pages cannot be counted
+    /// (empty, unknown format, unreadable header) counts as one page.
+    pub pages: usize,
+    /// Where the copy of the file lies, relative to the output folder.
+    pub copy: String,
+}

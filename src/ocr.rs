@@ -1,0 +1,340 @@
+//! OCR with Tesseract (through leptess): words with their boxes and confidences, grouped
+//! into lines in Tesseract's reading order.
+//!
+//! One engine per worker thread: engines are not `Sync` and cost 80-200 ms to load, so the
+//! `EnginePool` lends each worker its own and keeps it for the next page. Tesseract's own
+//! OpenMP threads must be off (`OMP_THREAD_LIMIT=1`, set by `main` before the process
+//! starts); otherwise they fight the pipeline's workers for the cores.
+
+use std::ffi::{CStr, CString};
+use std::sync::Mutex;
+
+use leptess::capi;
+
+use crate::leptonica::Pix;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum OcrError {
+    #[error("cannot start Tesseract with language {lang:?}: {detail} (is tesseract-ocr-{lang} installed? see scripts/setup.sh)")]
+    Init { lang: String, detail: String },
+    #[error("Tesseract could not take the page image: {0}")]
+    Image(String),
+    #[error("Tesseract failed to recognise the page")]
+    Recognize,
+    #[error("Tesseract returned text that is not UTF-8")]
+    Utf8,
+}
+
+/// A word box in pixels of the page image: left, top, width, height.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct PxBox {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl PxBox {
+    pub fn right(&self) -> u32 {
+        self.x + self.w
+    }
+    pub fn bottom(&self) -> u32 {
+        self.y + self.h
+    }
+    /// The smallest box holding both.
+    pub fn union(&self, o: &PxBox) -> PxBox {
+        let x = self.x.min(o.x);
+        let y = self.y.min(o.y);
+        PxBox {
+            x,
+            y,
+            w: self.right().max(o.right()) - x,
+            h: self.bottom().max(o.bottom()) - y,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Word {
+    pub text: String,
+    #[serde(rename = "box")]
+    pub bbox: PxBox,
+    /// Tesseract's confidence, 0-100.
+    pub conf: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Line {
+    #[serde(rename = "box")]
+    pub bbox: PxBox,
+    pub words: Vec<Word>,
+}
+
+/// The recognised text of one page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PageText {
+    pub lines: Vec<Line>,
+}
+
+impl PageText {
+    /// Plain text: words joined by spaces, lines by newlines, in reading order.
+    pub fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn word_count(&self) -> usize {
+        self.lines.iter().map(|l| l.words.len()).sum()
+    }
+
+    /// Mean word confidence (0-100), `None` for a page without words.
+    pub fn mean_confidence(&self) -> Option<f32> {
+        let n = self.word_count();
+        if n == 0 {
+            return None;
+        }
+        let sum: f32 = self.lines.iter().flat_map(|l| &l.words).map(|w| w.conf).sum();
+        Some(sum / n as f32)
+    }
+
+    /// Builds the page text from Tesseract's TSV output (level 5 rows are words; a change
+    /// of block, paragraph or line number starts a new line).
+    pub fn from_tsv(tsv: &str) -> PageText {
+        let mut lines: Vec<Line> = Vec::new();
+        let mut current_key = None;
+        for row in tsv.lines() {
+            let cols: Vec<&str> = row.splitn(12, '\t').collect();
+            if cols.len() < 12 || cols[0] != "5" {
+                continue;
+            }
+            let text = cols[11].trim();
+            if text.is_empty() {
+                continue;
+            }
+            let num = |i: usize| cols[i].trim().parse::<i64>().unwrap_or(0).max(0) as u32;
+            let bbox = PxBox {
+                x: num(6),
+                y: num(7),
+                w: num(8),
+                h: num(9),
+            };
+            let conf = cols[10].trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 100.0);
+            let key = (cols[2], cols[3], cols[4]);
+            let word = Word {
+                text: text.to_string(),
+                bbox,
+                conf,
+            };
+            match lines.last_mut() {
+                Some(line) if current_key == Some(key) => {
+                    line.bbox = line.bbox.union(&bbox);
+                    line.words.push(word);
+                }
+                _ => {
+                    lines.push(Line {
+                        bbox,
+                        words: vec![word],
+                    });
+                    current_key = Some(key);
+                }
+            }
+        }
+        PageText { lines }
+    }
+}
+
+/// An owned Tesseract handle (C API); ended and deleted on drop.
+struct Api {
+    raw: *mut capi::TessBaseAPI,
+}
+
+// A TessBaseAPI may move between threads; it is only ever used by one at a time (`&mut`).
+unsafe impl Send for Api {}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        unsafe {
+            capi::TessBaseAPIEnd(self.raw);
+            capi::TessBaseAPIDelete(self.raw);
+        }
+    }
+}
+
+impl Api {
+    fn init(lang: &str) -> Result<Api, OcrError> {
+        let init_err = |detail: &str| OcrError::Init {
+            lang: lang.to_string(),
+            detail: detail.to_string(),
+        };
+        let c_lang = CString::new(lang).map_err(|_| init_err("language contains a NUL byte"))?;
+        let raw = unsafe { capi::TessBaseAPICreate() };
+        if raw.is_null() {
+            return Err(init_err("out of memory"));
+        }
+        let api = Api { raw };
+        if unsafe { capi::TessBaseAPIInit3(raw, std::ptr::null(), c_lang.as_ptr()) } != 0 {
+            return Err(init_err("model not found"));
+        }
+        // Tesseract's own diagnostics ("Empty page!!", resolution estimates) would mix
+        // into the operator's terminal; mailroom reports per page instead.
+        api.set("debug_file", "/dev/null");
+        Ok(api)
+    }
+
+    fn set(&self, name: &str, value: &str) {
+        if let (Ok(n), Ok(v)) = (CString::new(name), CString::new(value)) {
+            unsafe {
+                capi::TessBaseAPISetVariable(self.raw, n.as_ptr(), v.as_ptr());
+            }
+        }
+    }
+
+    fn set_image(&mut self, pix: &Pix, dpi: u32) {
+        unsafe {
+            capi::TessBaseAPISetImage2(self.raw, pix.as_ptr());
+            capi::TessBaseAPISetSourceResolution(self.raw, dpi as i32);
+        }
+    }
+}
+
+/// The page orientation found by Tesseract's orientation detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Orientation {
+    /// Clockwise rotation (0, 90, 180, 270) that turns the page upright.
+    pub rotate_cw: u32,
+    /// Tesseract's confidence; about 2 and above is a usable answer, 10 and above clear.
+    pub confidence: f32,
+}
+
+/// One worker's Tesseract engines: text recognition in the profile's language, and
+/// orientation detection (`osd`), loaded on first use.
+pub struct Engine {
+    ocr: Api,
+    osd: Option<Api>,
+}
+
+impl Engine {
+    pub fn new(lang: &str) -> Result<Engine, OcrError> {
+        Ok(Engine {
+            ocr: Api::init(lang)?,
+            osd: None,
+        })
+    }
+
+    /// Recognises a page (8-bit gray Pix) at the given resolution.
+    pub fn recognize(&mut self, pix: &Pix, dpi: u32) -> Result<PageText, OcrError> {
+        self.ocr.set_image(pix, dpi);
+        if unsafe { capi::TessBaseAPIRecognize(self.ocr.raw, std::ptr::null_mut()) } != 0 {
+            return Err(OcrError::Recognize);
+        }
+        let tsv = unsafe {
+            let p = capi::TessBaseAPIGetTsvText(self.ocr.raw, 0);
+            if p.is_null() {
+                return Err(OcrError::Recognize);
+            }
+            let s = CStr::from_ptr(p).to_str().map(str::to_owned);
+            capi::TessDeleteText(p);
+            s.map_err(|_| OcrError::Utf8)?
+        };
+        unsafe { capi::TessBaseAPIClear(self.ocr.raw) };
+        Ok(PageText::from_tsv(&tsv))
+    }
+
+    /// Detects the orientation of a page; `None` when Tesseract finds too little text.
+    pub fn detect_orientation(&mut self, pix: &Pix, dpi: u32) -> Result<Option<Orientation>, OcrError> {
+        if self.osd.is_none() {
+            let api = Api::init("osd")?;
+            unsafe { capi::TessBaseAPISetPageSegMode(api.raw, capi::TessPageSegMode_PSM_OSD_ONLY) };
+            self.osd = Some(api);
+        }
+        let Some(api) = self.osd.as_mut() else {
+            return Ok(None);
+        };
+        api.set_image(pix, dpi);
+        let (mut deg, mut conf, mut script, mut script_conf) = (0i32, 0f32, std::ptr::null(), 0f32);
+        let ok = unsafe {
+            capi::TessBaseAPIDetectOrientationScript(api.raw, &mut deg, &mut conf, &mut script, &mut script_conf)
+        };
+        unsafe { capi::TessBaseAPIClear(api.raw) };
+        if ok == 0 {
+            return Ok(None);
+        }
+        // Tesseract reports how far the scanned page is turned clockwise; turning it back
+        // (counter-clockwise by that angle) sets it upright. Checked on pages turned by
+        // 90, 180 and 270 degrees (tests/cli.rs).
+        Ok(Some(Orientation {
+            rotate_cw: ((360 - deg.rem_euclid(360)) % 360) as u32,
+            confidence: conf,
+        }))
+    }
+}
+
+/// Lends engines to worker threads; creates one the first time a worker asks and none
+/// beyond the number of workers that ask at once.
+pub struct EnginePool {
+    lang: String,
+    idle: Mutex<Vec<Engine>>,
+}
+
+impl EnginePool {
+    pub fn new(lang: &str) -> EnginePool {
+        EnginePool {
+            lang: lang.to_string(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Loads one engine now, so that a missing language fails the run at once instead
+    /// of quarantining every page.
+    pub fn warm_up(&self) -> Result<(), OcrError> {
+        let engine = Engine::new(&self.lang)?;
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(engine);
+        Ok(())
+    }
+
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> Result<R, OcrError> {
+        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut engine = match taken {
+            Some(e) => e,
+            None => Engine::new(&self.lang)?,
+        };
+        let r = f(&mut engine);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(engine);
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TSV: &str = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext
+1\t1\t0\t0\t0\t0\t0\t0\t2480\t3508\t-1\t
+4\t1\t1\t1\t1\t0\t100\t200\t500\t40\t-1\t
+5\t1\t1\t1\t1\t1\t100\t200\t200\t40\t96.5\tSehr
+5\t1\t1\t1\t1\t2\t320\t205\t280\t35\t91.0\tgeehrte
+5\t1\t1\t1\t2\t1\t100\t260\t150\t40\t80\tDamen
+5\t1\t2\t1\t1\t1\t100\t400\t150\t40\t70\tGrüße
+";
+
+    #[test]
+    fn tsv_words_group_into_lines_in_order() {
+        let t = PageText::from_tsv(TSV);
+        assert_eq!(t.lines.len(), 3);
+        assert_eq!(t.text(), "Sehr geehrte\nDamen\nGrüße");
+        assert_eq!(t.lines[0].bbox, PxBox { x: 100, y: 200, w: 500, h: 40 });
+        assert_eq!(t.word_count(), 4);
+        let mean = t.mean_confidence().unwrap();
+        assert!((mean - 84.375).abs() < 1e-3, "{mean}");
+    }
+
+    #[test]
+    fn empty_page_has_no_confidence() {
+        assert_eq!(PageText::default().mean_confidence(), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! Packaging: a document's pages become a searchable PDF and a JSON sidecar describing
+//! every page (source, hash, resolution, OCR text and words) and the PDF itself.
+
+pub mod pdf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::Format;
+use crate::model::{ColorKind, Dpi, Pixels};
+use crate::ocr::PageText;
+use pdf::{EncodedImage, ImageData};
+
+/// Version of the document JSON layout; raised when a field changes meaning.
+pub const DOCUMENT_SCHEMA_VERSION: u32 = 1;
+
+/// Encodes a page image for the PDF. JPEG input with one or three components is embedded
+/// as it came (no second lossy generation, no time spent); bilevel pages become CCITT G4;
+/// other gray and colour pages are encoded as JPEG at `jpeg_quality`.
+pub fn encode_image(
+    pixels: &Pixels,
+    source: Option<(Format, &[u8])>,
+    jpeg_quality: u8,
+) -> anyhow::Result<EncodedImage> {
+    let (width, height) = (pixels.width(), pixels.height());
+    if let (Some((Format::Jpeg, bytes)), Pixels::Gray(_) | Pixels::Rgb(_)) = (source, pixels) {
+        if let Some(components) = jpeg_components(bytes) {
+            let rgb = matches!(pixels, Pixels::Rgb(_));
+            if (components == 1 && !rgb) || (components == 3 && rgb) {
+                return Ok(EncodedImage {
+                    width,
+                    height,
+                    data: ImageData::Jpeg {
+                        bytes: bytes.to_vec(),
+                        rgb,
+                    },
+                });
+            }
+        }
+    }
+    let data = match pixels {
+        Pixels::Bilevel(g) => ImageData::G4 {
+            bytes: encode_g4(g)?,
+        },
+        Pixels::Gray(g) => ImageData::Jpeg {
+            bytes: encode_jpeg(g.as_raw(), width, height, image::ExtendedColorType::L8, jpeg_quality)?,
+            rgb: false,
+        },
+        Pixels::Rgb(c) => ImageData::Jpeg {
+            bytes: encode_jpeg(c.as_raw(), width, height, image::ExtendedColorType::Rgb8, jpeg_quality)?,
+            rgb: true,
+        },
+    };
+    Ok(EncodedImage { width, height, data })
+}
+
+fn encode_jpeg(
+    raw: &[u8],
+    w: u32,
+    h: u32,
+    color: image::ExtendedColorType,
+    quality: u8,
+) -> anyhow::Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .write_image(raw, w, h, color)?;
+    Ok(out)
+}
+
+/// CCITT Group 4 of a bilevel image (0 = black ink).
+pub fn encode_g4(img: &image::GrayImage) -> anyhow::Result<Vec<u8>> {
+    let width = u16::try_from(img.width())
+        .map_err(|_| anyhow::anyhow!("page too wide for CCITT G4 ({} pixels)", img.width()))?;
+    let mut enc = fax::encoder::Encoder::new(fax::VecWriter::new());
+    for row in img.rows() {
+        let pels = row.map(|p| if p[0] < 128 { fax::Color::Black } else { fax::Color::White });
+        enc.encode_line(pels, width)
+            .map_err(|_| anyhow::anyhow!("G4 encoder failed"))?;
+    }
+    let writer = enc.finish().map_err(|_| anyhow::anyhow!("G4 encoder failed"))?;
+    Ok(writer.finish())
+}
+
+/// Number of colour components from a JPEG's start-of-frame segment.
+fn jpeg_components(data: &[u8]) -> Option<u8> {
+    let mut pos = 2;
+    while pos + 4 <= data.len() {
+        if data[pos] != 0xFF {
+            return None;
+        }
+        let marker = data[pos + 1];
+        let len = u16::from_be_bytes([data[pos + 2], data[pos + 3]]) as usize;
+        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            return data.get(pos + 9).copied();
+        }
+        pos += 2 + len;
+    }
+    None
+}
+
+/// The JSON sidecar of one delivered document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub schema_version: u32,
+    pub id: String,
+    pub mailroom_version: String,
+    pub profile: String,
+    pub created: String,
+    pub pdf: FileRecord,
+    /// The input files the pages came from.
+    pub sources: Vec<SourceRecord>,
+    pub pages: Vec<PageRecord>,
+    pub timings_ms: Timings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// File name relative to the document folder.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Path relative to the batch folder.
+    pub file: String,
+    pub format: Format,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageRecord {
+    /// 1-based page number in the document.
+    pub number: usize,
+    pub source_file: String,
+    /// 0-based frame in the source file.
+    pub frame: usize,
+    /// SHA-256 of the decoded pixels.
+    pub sha256: String,
+    pub width_px: u32,
+    pub height_px: u32,
+    pub dpi: Dpi,
+    pub color: ColorKind,
+    /// Bytes of the page image inside the PDF.
+    pub image_bytes: usize,
+    /// What cleanup found and did (skew, rotation, flags).
+    pub cleanup: crate::cleanup::CleanupRecord,
+    pub ocr: OcrRecord,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OcrRecord {
+    pub language: String,
+    /// Mean word confidence 0-100; absent when no word was found.
+    pub mean_confidence: Option<f32>,
+    pub words: usize,
+    pub text: String,
+    pub lines: PageText,
+}
+
+/// Milliseconds of worker time spent per stage, summed over the document's pages.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub decode: u64,
+    pub cleanup: u64,
+    pub ocr: u64,
+    pub encode: u64,
+    pub pdf: u64,
+}
+
+impl std::ops::AddAssign for Timings {
+    fn add_assign(&mut self, o: Timings) {
+        self.decode += o.decode;
+        self.cleanup += o.cleanup;
+        self.ocr += o.ocr;
+        self.encode += o.encode;
+        self.pdf += o.pdf;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g4_round_trips_through_the_decoder() {
+        let mut img = image::GrayImage::from_pixel(64, 20, image::Luma([255]));
+        for x in 10..30 {
+            img.put_pixel(x, 5, image::Luma([0]));
+        }
+        let g4 = encode_g4(&img).unwrap();
+        let mut rows: Vec<Vec<u8>> = Vec::new();
+        fax::decoder::decode_g4(g4.iter().copied(), 64, Some(20), |transitions| {
+            let row: Vec<u8> = fax::decoder::pels(transitions, 64)
+                .map(|c| if c == fax::Color::Black { 0 } else { 255 })
+                .collect();
+            rows.push(row);
+        });
+        assert_eq!(rows.len(), 20);
+        assert_eq!(rows[5][10], 0);
+        assert_eq!(rows[5][9], 255);
+        assert_eq!(rows[4][15], 255);
+    }
+
+    #[test]
+    fn jpeg_component_count_is_found() {
+        let img = image::GrayImage::from_pixel(8, 8, image::Luma([100]));
+        let j = encode_jpeg(img.as_raw(), 8, 8, image::ExtendedColorType::L8, 80).unwrap();
+        assert_eq!(jpeg_components(&j), Some(1));
+    }
+}

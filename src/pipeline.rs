@@ -1,0 +1,494 @@
+//! The orchestrator: the one place that knows the stage order and the parallelism.
+//!
+//! ```text
+//! list batch ─► probe files (parallel) ─► per page (parallel): decode ─► OCR ─► encode image
+//!            ─► group pages by document ─► per document (parallel): PDF + JSON
+//!            ─► quarantine failures ─► report (with the page-count proof)
+//! ```
+//! Every input ends as a delivered document or in quarantine with a reason; errors are
+//! values per item, so one bad file never stops the batch. The pipeline never prints: it
+//! tells an `Observer`, and the caller decides what the terminal shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+use crate::cleanup::{self, CleanupRecord};
+use crate::clock::Utc;
+use crate::config::Profile;
+use crate::fsutil::{sha256_hex, write_atomic};
+use crate::ingest::{self, Candidate, Format, Limits, SourceFile};
+use crate::model::{Quarantined, Stage};
+use crate::leptonica::Pix;
+use crate::ocr::{EnginePool, PageText};
+use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
+use crate::package::{
+    encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, SourceRecord, Timings,
+    DOCUMENT_SCHEMA_VERSION,
+};
+use crate::report::{Counts, DocumentSummary, RunReport, REPORT_SCHEMA_VERSION};
+
+/// Sub-folders of the output folder.
+pub const DOCUMENTS_DIR: &str = "documents";
+pub const QUARANTINE_DIR: &str = "quarantine";
+pub const REPORT_FILE: &str = "report.json";
+
+/// What to run.
+pub struct RunRequest {
+    pub batch: PathBuf,
+    pub out: PathBuf,
+    pub profile: Profile,
+    pub jobs: usize,
+}
+
+/// Receives progress while a run goes on. Called from worker threads.
+pub trait Observer: Sync {
+    /// The number of pages found, once the files were probed.
+    fn pages_found(&self, pages: usize);
+    /// One page finished its per-page stages (successfully or not).
+    fn page_done(&self);
+    /// An input was quarantined.
+    fn quarantined(&self, item: &Quarantined);
+}
+
+/// A run finished, but its page accounting does not add up: a bug, never to be ignored.
+#[derive(Debug, thiserror::Error)]
+#[error("page accounting does not add up: {0}")]
+pub struct AccountingError(pub String);
+
+/// A page after the per-page stages.
+struct ReadPage {
+    frame: usize,
+    sha256: String,
+    image: EncodedImage,
+    text: PageText,
+    cleanup: CleanupRecord,
+    dpi: crate::model::Dpi,
+    color: crate::model::ColorKind,
+    timings: Timings,
+}
+
+#[derive(Debug)]
+struct PageFailure {
+    stage: Stage,
+    reason: String,
+}
+
+/// Runs a batch and returns its report (also written to `<out>/report.json`).
+pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
+    let started = Utc::now();
+    let clock = Instant::now();
+    let cpu_start = crate::report::cpu_seconds();
+    let listing = ingest::list_batch(&req.batch)?;
+    let docs_dir = req.out.join(DOCUMENTS_DIR);
+    std::fs::create_dir_all(&docs_dir)
+        .with_context(|| format!("cannot create output folder {}", docs_dir.display()))?;
+
+    let font = GlyphlessFont::locate()?;
+    let engines = EnginePool::new(&req.profile.ocr.language);
+    engines.warm_up()?;
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(req.jobs.max(1))
+        .thread_name(|i| format!("mailroom-worker-{i}"))
+        .build()
+        .context("cannot start worker threads")?;
+    let limits = Limits {
+        max_pixels: req.profile.max_pixels(),
+        assume_dpi: req.profile.input.assume_dpi,
+    };
+
+    let ctx = Stages {
+        req,
+        font: &font,
+        engines: &engines,
+        limits,
+        created: started,
+    };
+    let (delivered, failures) = workers.install(|| ctx.process(&listing.candidates, observer));
+    drop(engines); // free the Tesseract engines before the report is written
+
+    let mut quarantined = Vec::new();
+    for (candidate, pages, failure) in failures {
+        let q = quarantine(&req.out, &candidate, pages, failure.stage, &failure.reason)?;
+        observer.quarantined(&q);
+        quarantined.push(q);
+    }
+    quarantined.sort_by(|a, b| a.file.cmp(&b.file));
+
+    let elapsed = clock.elapsed().as_secs_f64();
+    let cpu = crate::report::cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    let counts = Counts {
+        files_in: listing.candidates.len(),
+        files_ignored: listing.ignored.len(),
+        pages_in: delivered.iter().map(|d| d.pages).sum::<usize>()
+            + quarantined.iter().map(|q| q.pages).sum::<usize>(),
+        pages_delivered: delivered.iter().map(|d| d.pages).sum(),
+        pages_quarantined: quarantined.iter().map(|q| q.pages).sum(),
+        documents: delivered.len(),
+        files_quarantined: quarantined.len(),
+    };
+    let report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        mailroom_version: crate::VERSION.to_string(),
+        profile: req.profile.name.clone(),
+        batch: req.batch.display().to_string(),
+        out: req.out.display().to_string(),
+        started: started.rfc3339(),
+        finished: Utc::now().rfc3339(),
+        jobs: req.jobs.max(1),
+        elapsed_seconds: elapsed,
+        cpu_seconds: cpu,
+        counts,
+        documents: delivered,
+        quarantined,
+        ignored: listing.ignored,
+    };
+    write_atomic(
+        &req.out.join(REPORT_FILE),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    // The proof that no page was lost, checked on the report as written.
+    report.check_conservation().map_err(AccountingError)?;
+    Ok(report)
+}
+
+struct Stages<'a> {
+    req: &'a RunRequest,
+    font: &'a GlyphlessFont,
+    engines: &'a EnginePool,
+    limits: Limits,
+    created: Utc,
+}
+
+type Failed = (Candidate, usize, PageFailure);
+
+impl Stages<'_> {
+    /// Probes, reads and packages everything; returns the delivered documents and the
+    /// inputs that failed (with the number of pages each accounts for).
+    fn process(
+        &self,
+        candidates: &[Candidate],
+        observer: &dyn Observer,
+    ) -> (Vec<DocumentSummary>, Vec<Failed>) {
+        let probed: Vec<Result<SourceFile, PageFailure>> = candidates
+            .par_iter()
+            .map(|c| {
+                ingest::probe(c, self.limits).map_err(|e| PageFailure {
+                    stage: Stage::Ingest,
+                    reason: e.to_string(),
+                })
+            })
+            .collect();
+        let jobs: Vec<(usize, usize)> = probed
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().ok().map(|s| (i, s.frames.len())))
+            .flat_map(|(i, n)| (0..n).map(move |f| (i, f)))
+            .collect();
+        observer.pages_found(jobs.len());
+
+        let pages: Vec<Result<ReadPage, PageFailure>> = jobs
+            .par_iter()
+            .map(|&(i, frame)| {
+                let src = probed[i].as_ref().expect("jobs only hold probed files");
+                let r = self.read_page(src, frame);
+                observer.page_done();
+                r
+            })
+            .collect();
+
+        // Group the pages back by file, in batch order: for now one file = one document.
+        let mut pages = pages.into_iter();
+        let mut documents: Vec<(usize, &SourceFile, Vec<ReadPage>)> = Vec::new();
+        let mut failed: Vec<Failed> = Vec::new();
+        for (i, p) in probed.iter().enumerate() {
+            match p {
+                Err(e) => failed.push((
+                    candidates[i].clone(),
+                    1,
+                    PageFailure {
+                        stage: e.stage,
+                        reason: e.reason.clone(),
+                    },
+                )),
+                Ok(src) => {
+                    let results: Vec<_> = pages.by_ref().take(src.frames.len()).collect();
+                    let mut ok = Vec::with_capacity(results.len());
+                    let mut first_failure = None;
+                    for r in results {
+                        match r {
+                            Ok(page) => ok.push(page),
+                            Err(f) if first_failure.is_none() => first_failure = Some(f),
+                            Err(_) => {}
+                        }
+                    }
+                    match first_failure {
+                        // A document with a missing page is worse than none: the whole
+                        // file goes to quarantine.
+                        Some(f) => failed.push((candidates[i].clone(), src.frames.len(), f)),
+                        None => documents.push((i, src, ok)),
+                    }
+                }
+            }
+        }
+
+        let written: Vec<Result<DocumentSummary, Failed>> = documents
+            .into_par_iter()
+            .map(|(i, src, pages)| {
+                self.write_document(i, src, &pages).map_err(|e| {
+                    (
+                        candidates[i].clone(),
+                        src.frames.len(),
+                        PageFailure {
+                            stage: Stage::Package,
+                            reason: format!("{e:#}"),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let mut delivered = Vec::new();
+        for w in written {
+            match w {
+                Ok(d) => delivered.push(d),
+                Err(f) => failed.push(f),
+            }
+        }
+        (delivered, failed)
+    }
+
+    /// Decode, OCR and encode one page.
+    fn read_page(&self, src: &SourceFile, frame: usize) -> Result<ReadPage, PageFailure> {
+        let fail = |stage: Stage| move |e: &dyn std::fmt::Display| PageFailure {
+            stage,
+            reason: if src.frames.len() > 1 {
+                format!("page {}: {e}", frame + 1)
+            } else {
+                e.to_string()
+            },
+        };
+        let mut timings = Timings::default();
+        let t = Instant::now();
+        let data = std::fs::read(&src.path).map_err(|e| fail(Stage::Decode)(&e))?;
+        let pixels = ingest::decode_frame_bytes(&data, src.format, frame, self.limits)
+            .map_err(|e| fail(Stage::Decode)(&e))?;
+        let info = &src.frames[frame];
+        if (pixels.width(), pixels.height()) != (info.width, info.height) {
+            return Err(fail(Stage::Decode)(&format!(
+                "decoded size {}x{} differs from the header's {}x{}",
+                pixels.width(),
+                pixels.height(),
+                info.width,
+                info.height
+            )));
+        }
+        let sha256 = pixels.sha256();
+        timings.decode = t.elapsed().as_millis() as u64;
+
+        // Cleanup and OCR share the worker's Tesseract engines.
+        let t = Instant::now();
+        let settings = &self.req.profile.cleanup;
+        let (pixels, dpi, cleanup, text, ocr_ms) = self
+            .engines
+            .with_engine(|engine| -> Result<_, PageFailure> {
+                let (pixels, dpi, record) = cleanup::clean(pixels, info.dpi, settings, engine)
+                    .map_err(|e| fail(Stage::Cleanup)(&e))?;
+                let t_ocr = Instant::now();
+                let gray = Pix::from_gray(&pixels.to_gray()).map_err(|e| fail(Stage::Ocr)(&e))?;
+                let text = engine
+                    .recognize(&gray, dpi.y.round() as u32)
+                    .map_err(|e| fail(Stage::Ocr)(&e))?;
+                Ok((pixels, dpi, record, text, t_ocr.elapsed().as_millis() as u64))
+            })
+            .map_err(|e| fail(Stage::Ocr)(&e))??;
+        timings.ocr = ocr_ms;
+        timings.cleanup = (t.elapsed().as_millis() as u64).saturating_sub(ocr_ms);
+
+        let t = Instant::now();
+        // JPEG input is embedded as it came unless cleanup changed the pixels.
+        let unchanged = !cleanup.deskewed && cleanup.rotation == 0;
+        let single_jpeg = (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
+        let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
+            .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
+        timings.encode = t.elapsed().as_millis() as u64;
+        Ok(ReadPage {
+            frame,
+            sha256,
+            color: pixels.kind(),
+            image,
+            text,
+            cleanup,
+            dpi,
+            timings,
+        })
+    }
+
+    fn write_document(&self, index: usize, src: &SourceFile, pages: &[ReadPage]) -> Result<DocumentSummary> {
+        let id = document_id(index, &src.rel);
+        let t = Instant::now();
+        let pdf_pages: Vec<PdfPage> = pages
+            .iter()
+            .map(|p| PdfPage {
+                image: &p.image,
+                dpi: (p.dpi.x, p.dpi.y),
+                text: &p.text,
+            })
+            .collect();
+        let pdf_bytes = pdf::write_pdf(
+            &pdf_pages,
+            &PdfMeta {
+                title: &id,
+                created: &self.created.pdf_date(),
+            },
+            self.font,
+        )?;
+        let mut timings = Timings::default();
+        for p in pages {
+            timings += p.timings;
+        }
+        timings.pdf = t.elapsed().as_millis() as u64;
+
+        let lang = &self.req.profile.ocr.language;
+        let page_records: Vec<PageRecord> = pages
+            .iter()
+            .enumerate()
+            .map(|(n, p)| PageRecord {
+                number: n + 1,
+                source_file: src.rel.clone(),
+                frame: p.frame,
+                sha256: p.sha256.clone(),
+                width_px: p.image.width,
+                height_px: p.image.height,
+                dpi: p.dpi,
+                color: p.color,
+                image_bytes: p.image.len(),
+                cleanup: p.cleanup.clone(),
+                ocr: OcrRecord {
+                    language: lang.clone(),
+                    mean_confidence: p.text.mean_confidence(),
+                    words: p.text.word_count(),
+                    text: p.text.text(),
+                    lines: p.text.clone(),
+                },
+            })
+            .collect();
+        let pdf_name = format!("{id}.pdf");
+        let json_name = format!("{id}.json");
+        let record = DocumentRecord {
+            schema_version: DOCUMENT_SCHEMA_VERSION,
+            id: id.clone(),
+            mailroom_version: crate::VERSION.to_string(),
+            profile: self.req.profile.name.clone(),
+            created: self.created.rfc3339(),
+            pdf: FileRecord {
+                file: pdf_name.clone(),
+                sha256: sha256_hex(&pdf_bytes),
+                bytes: pdf_bytes.len() as u64,
+            },
+            sources: vec![SourceRecord {
+                file: src.rel.clone(),
+                format: src.format,
+                sha256: src.sha256.clone(),
+                bytes: src.bytes,
+            }],
+            pages: page_records,
+            timings_ms: timings,
+        };
+        let dir = self.req.out.join(DOCUMENTS_DIR);
+        // PDF first, JSON second: a JSON sidecar always describes a complete PDF.
+        write_atomic(&dir.join(&pdf_name), &pdf_bytes)?;
+        write_atomic(&dir.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
+        let confs: Vec<f32> = pages.iter().filter_map(|p| p.text.mean_confidence()).collect();
+        Ok(DocumentSummary {
+            id,
+            pdf: format!("{DOCUMENTS_DIR}/{pdf_name}"),
+            json: format!("{DOCUMENTS_DIR}/{json_name}"),
+            pages: pages.len(),
+            sources: vec![src.rel.clone()],
+            mean_confidence: (!confs.is_empty()).then(|| confs.iter().sum::<f32>() / confs.len() as f32),
+        })
+    }
+}
+
+/// `0007-letter_007`: the position of the file in the batch and its name, reduced to
+/// characters safe in any file system and DMS.
+pub fn document_id(index: usize, rel: &str) -> String {
+    let stem = Path::new(rel)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let safe: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(60)
+        .collect();
+    format!("{:04}-{}", index + 1, safe)
+}
+
+/// Copies a failed input into `<out>/quarantine/` with a `.reason.txt` beside it.
+fn quarantine(out: &Path, c: &Candidate, pages: usize, stage: Stage, reason: &str) -> Result<Quarantined> {
+    let dir = out.join(QUARANTINE_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let flat = c.rel.replace('/', "__");
+    let copy = dir.join(&flat);
+    std::fs::copy(&c.path, &copy)
+        .with_context(|| format!("cannot copy {} into quarantine", c.path.display()))?;
+    let note = format!(
+        "file: {}\nstage: {stage}\nreason: {reason}\npages: {pages}\n",
+        c.rel
+    );
+    write_atomic(&dir.join(format!("{flat}.reason.txt")), note.as_bytes())?;
+    Ok(Quarantined {
+        file: c.rel.clone(),
+        stage,
+        reason: reason.to_string(),
+        pages,
+        copy: format!("{QUARANTINE_DIR}/{flat}"),
+    })
+}
+
+/// Refuses to mix a new run into an output folder that holds another run, unless the
+/// caller asked to replace it; then removes only what a run writes.
+pub fn prepare_output(out: &Path, replace: bool) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("output {} exists and is not a folder", out.display());
+    }
+    let non_empty = out.is_dir()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("cannot read {}", out.display()))?
+            .next()
+            .is_some();
+    if non_empty && !replace {
+        bail!(
+            "output folder {} is not empty; choose an empty folder or pass --force to replace a previous run's output",
+            out.display()
+        );
+    }
+    if non_empty {
+        for sub in [DOCUMENTS_DIR, QUARANTINE_DIR] {
+            let p = out.join(sub);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+        }
+        let r = out.join(REPORT_FILE);
+        if r.exists() {
+            std::fs::remove_file(&r).with_context(|| format!("cannot remove {}", r.display()))?;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids_are_stable_and_safe() {
+        assert_eq!(document_id(0, "letter_001.tif"), "0001-letter_001");
+        assert_eq!(document_id(41, "sub/Brief Ärger.png"), "0042-Brief__rger");
+    }
+}

@@ -1,0 +1,225 @@
+//! The run report (`report.json`), the human summary, and the terminal observer with its
+//! progress bar. This module is the only writer to the terminal during a run.
+
+use std::fmt::Write as _;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Quarantined;
+use crate::pipeline::Observer;
+
+/// Version of the `report.json` layout.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub mailroom_version: String,
+    pub profile: String,
+    pub batch: String,
+    pub out: String,
+    pub started: String,
+    pub finished: String,
+    pub jobs: usize,
+    pub elapsed_seconds: f64,
+    /// CPU seconds used by the process (all threads), where the system tells.
+    pub cpu_seconds: Option<f64>,
+    pub counts: Counts,
+    pub documents: Vec<DocumentSummary>,
+    pub quarantined: Vec<Quarantined>,
+    /// Batch metadata skipped on purpose (hidden files, truth.json, manifests).
+    pub ignored: Vec<String>,
+}
+
+/// The counts that prove that no page was lost:
+/// `pages_in = pages_delivered + pages_quarantined` and
+/// `files_in = files of delivered documents + files_quarantined`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub files_in: usize,
+    pub files_ignored: usize,
+    pub files_quarantined: usize,
+    pub pages_in: usize,
+    pub pages_delivered: usize,
+    pub pages_quarantined: usize,
+    pub documents: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentSummary {
+    pub id: String,
+    /// Paths relative to the output folder.
+    pub pdf: String,
+    pub json: String,
+    pub pages: usize,
+    pub sources: Vec<String>,
+    pub mean_confidence: Option<f32>,
+}
+
+impl RunReport {
+    /// Checks the report against itself: every input file and page is accounted for
+    /// exactly once. Returns what does not add up.
+    pub fn check_conservation(&self) -> Result<(), String> {
+        let c = &self.counts;
+        let mut problems = Vec::new();
+        let doc_pages: usize = self.documents.iter().map(|d| d.pages).sum();
+        let q_pages: usize = self.quarantined.iter().map(|q| q.pages).sum();
+        if c.pages_delivered != doc_pages {
+            problems.push(format!("pages_delivered {} but documents hold {doc_pages}", c.pages_delivered));
+        }
+        if c.pages_quarantined != q_pages {
+            problems.push(format!("pages_quarantined {} but quarantine lists {q_pages}", c.pages_quarantined));
+        }
+        if c.pages_in != c.pages_delivered + c.pages_quarantined {
+            problems.push(format!(
+                "pages_in {} != delivered {} + quarantined {}",
+                c.pages_in, c.pages_delivered, c.pages_quarantined
+            ));
+        }
+        let mut seen: Vec<&str> = self
+            .documents
+            .iter()
+            .flat_map(|d| d.sources.iter().map(String::as_str))
+            .chain(self.quarantined.iter().map(|q| q.file.as_str()))
+            .collect();
+        let listed = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != listed {
+            problems.push("a file is counted twice".to_string());
+        }
+        if seen.len() != c.files_in {
+            problems.push(format!(
+                "files_in {} but {} files are delivered or quarantined",
+                c.files_in,
+                seen.len()
+            ));
+        }
+        if c.documents != self.documents.len() || c.files_quarantined != self.quarantined.len() {
+            problems.push("document or quarantine count differs from its list".to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    pub fn pages_per_minute(&self) -> f64 {
+        if self.elapsed_seconds > 0.0 {
+            self.counts.pages_in as f64 * 60.0 / self.elapsed_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The short summary an operator reads in the morning.
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "mailroom: batch {}: {} pages in {} files",
+            self.batch, c.pages_in, c.files_in
+        );
+        let _ = writeln!(
+            s,
+            "  delivered    {:>5} pages in {} documents -> {}/documents",
+            c.pages_delivered, c.documents, self.out
+        );
+        let _ = writeln!(
+            s,
+            "  quarantined  {:>5} pages in {} files{}",
+            c.pages_quarantined,
+            c.files_quarantined,
+            if c.files_quarantined > 0 {
+                format!(" -> {}/quarantine", self.out)
+            } else {
+                String::new()
+            }
+        );
+        for q in &self.quarantined {
+            let _ = writeln!(s, "    {}: {}", q.file, q.reason);
+        }
+        if c.files_ignored > 0 {
+            let _ = writeln!(s, "  ignored      {} metadata files ({})", c.files_ignored, self.ignored.join(", "));
+        }
+        let cpu = match self.cpu_seconds {
+            Some(cpu) if c.pages_in > 0 => format!(", {:.2} CPU s/page", cpu / c.pages_in as f64),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  time         {:.1} s, {:.1} pages/min with {} jobs{cpu}",
+            self.elapsed_seconds,
+            self.pages_per_minute(),
+            self.jobs
+        );
+        let _ = writeln!(
+            s,
+            "  check        pages in = delivered + quarantined: {} = {} + {}",
+            c.pages_in, c.pages_delivered, c.pages_quarantined
+        );
+        let _ = write!(s, "  report       {}/report.json", self.out);
+        s
+    }
+}
+
+/// CPU time (user + system) of this process so far, from /proc (Linux).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports in clock ticks of 1/100 s (USER_HZ) on every mainstream platform.
+    Some((utime + stime) / 100.0)
+}
+
+/// Shows a progress bar on stderr (hidden when stderr is not a terminal) and prints one
+/// line per quarantined file.
+pub struct TerminalObserver {
+    bar: ProgressBar,
+}
+
+impl TerminalObserver {
+    pub fn new() -> TerminalObserver {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} pages ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        TerminalObserver { bar }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Default for TerminalObserver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer for TerminalObserver {
+    fn pages_found(&self, pages: usize) {
+        self.bar.set_length(pages as u64);
+    }
+
+    fn page_done(&self) {
+        self.bar.inc(1);
+    }
+
+    fn quarantined(&self, q: &Quarantined) {
+        let line = format!("mailroom: quarantined {}: {} (stage {})", q.file, q.reason, q.stage);
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}

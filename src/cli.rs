@@ -38,7 +38,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Process a batch folder: OCR every page, write PDF + JSON per document, and a report.
-    #[command(after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined, 4 accounting mismatch.")]
+    #[command(
+        after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined, 4 accounting mismatch."
+    )]
     Run(RunArgs),
     /// Print the built-in default profile (TOML), a starting point for your own.
     Profile,

@@ -70,8 +70,17 @@ mod tests {
     #[test]
     fn known_moments() {
         assert_eq!(Utc::from_unix(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Utc::from_unix(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
-        assert_eq!(Utc::from_unix(1_795_903_200).rfc3339(), "2026-11-28T22:00:00Z");
-        assert_eq!(Utc::from_unix(1_795_903_200).pdf_date(), "D:20261128220000Z");
+        assert_eq!(
+            Utc::from_unix(951_782_400).rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            Utc::from_unix(1_795_903_200).rfc3339(),
+            "2026-11-28T22:00:00Z"
+        );
+        assert_eq!(
+            Utc::from_unix(1_795_903_200).pdf_date(),
+            "D:20261128220000Z"
+        );
     }
 }

@@ -127,7 +127,9 @@ impl Profile {
             );
         }
         let c = &self.cleanup;
-        if !(0.0..=100.0).contains(&c.min_skew_confidence) || !(0.0..=100.0).contains(&c.min_orientation_confidence) {
+        if !(0.0..=100.0).contains(&c.min_skew_confidence)
+            || !(0.0..=100.0).contains(&c.min_orientation_confidence)
+        {
             bail!("cleanup.min_skew_confidence and cleanup.min_orientation_confidence must be within 0-100");
         }
         let lang = &self.ocr.language;
@@ -159,7 +161,10 @@ mod tests {
 
     #[test]
     fn bundled_default_profile_equals_builtin_defaults() {
-        assert_eq!(Profile::parse(DEFAULT_PROFILE_TOML).unwrap(), Profile::default());
+        assert_eq!(
+            Profile::parse(DEFAULT_PROFILE_TOML).unwrap(),
+            Profile::default()
+        );
     }
 
     #[test]

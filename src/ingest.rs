@@ -87,7 +87,10 @@ const METADATA_NAMES: &[&str] = &["truth.json", "manifest.json", "manifest.csv",
 pub fn list_batch(dir: &Path) -> anyhow::Result<Listing> {
     use anyhow::Context;
     if !dir.is_dir() {
-        anyhow::bail!("batch folder {} does not exist or is not a folder", dir.display());
+        anyhow::bail!(
+            "batch folder {} does not exist or is not a folder",
+            dir.display()
+        );
     }
     let mut listing = Listing::default();
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
@@ -154,11 +157,16 @@ pub fn probe(candidate: &Candidate, limits: Limits) -> Result<SourceFile, Ingest
     probe_bytes(candidate, &data, limits)
 }
 
-fn probe_bytes(candidate: &Candidate, data: &[u8], limits: Limits) -> Result<SourceFile, IngestError> {
+fn probe_bytes(
+    candidate: &Candidate,
+    data: &[u8],
+    limits: Limits,
+) -> Result<SourceFile, IngestError> {
     if data.is_empty() {
         return Err(IngestError::Empty);
     }
-    let format = Format::sniff(data).ok_or_else(|| IngestError::UnknownFormat(describe_head(data)))?;
+    let format =
+        Format::sniff(data).ok_or_else(|| IngestError::UnknownFormat(describe_head(data)))?;
     let frames = match format {
         Format::Png | Format::Jpeg => vec![probe_single(data, format, limits)?],
         Format::Tiff => probe_tiff(data, limits)?,
@@ -173,7 +181,10 @@ fn probe_bytes(candidate: &Candidate, data: &[u8], limits: Limits) -> Result<Sou
             });
         }
         if f.width == 0 || f.height == 0 {
-            return Err(IngestError::Corrupt(format!("page {} has no pixels", i + 1)));
+            return Err(IngestError::Corrupt(format!(
+                "page {} has no pixels",
+                i + 1
+            )));
         }
     }
     Ok(SourceFile {
@@ -284,9 +295,19 @@ fn jpeg_dpi(data: &[u8]) -> Option<(f32, f32)> {
     None
 }
 
+/// Operator wording for TIFF errors: a file cut short says so.
+fn tiff_error(page: usize, e: tiff::TiffError) -> IngestError {
+    match e {
+        tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            IngestError::Corrupt(format!("truncated TIFF: the file ends inside page {page}"))
+        }
+        other => IngestError::Corrupt(format!("TIFF page {page}: {other}")),
+    }
+}
+
 fn tiff_decoder(data: &[u8]) -> Result<tiff::decoder::Decoder<Cursor<&[u8]>>, IngestError> {
     tiff::decoder::Decoder::new(Cursor::new(data))
-        .map_err(|e| IngestError::Corrupt(format!("unreadable TIFF: {e}")))
+        .map_err(|e| tiff_error(1, e))
 }
 
 fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError> {
@@ -294,9 +315,7 @@ fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError
     let mut frames = Vec::new();
     loop {
         let n = frames.len() + 1;
-        let (width, height) = dec
-            .dimensions()
-            .map_err(|e| IngestError::Corrupt(format!("TIFF page {n}: {e}")))?;
+        let (width, height) = dec.dimensions().map_err(|e| tiff_error(n, e))?;
         frames.push(FrameInfo {
             width,
             height,
@@ -310,13 +329,14 @@ fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError
                 "TIFF with more than {MAX_FRAMES} pages"
             )));
         }
-        dec.next_image()
-            .map_err(|e| IngestError::Corrupt(format!("TIFF page {}: {e}", n + 1)))?;
+        dec.next_image().map_err(|e| tiff_error(n + 1, e))?;
     }
     Ok(frames)
 }
 
-fn tiff_dpi<R: std::io::Read + std::io::Seek>(dec: &mut tiff::decoder::Decoder<R>) -> Option<(f32, f32)> {
+fn tiff_dpi<R: std::io::Read + std::io::Seek>(
+    dec: &mut tiff::decoder::Decoder<R>,
+) -> Option<(f32, f32)> {
     use tiff::tags::Tag;
     let x = dec.get_tag_f32(Tag::XResolution).ok()?;
     let y = dec.get_tag_f32(Tag::YResolution).unwrap_or(x);
@@ -335,11 +355,19 @@ pub fn decode_frame(src: &SourceFile, frame: usize, limits: Limits) -> Result<Pi
     decode_frame_bytes(&data, src.format, frame, limits)
 }
 
-pub fn decode_frame_bytes(data: &[u8], format: Format, frame: usize, limits: Limits) -> Result<Pixels, IngestError> {
+pub fn decode_frame_bytes(
+    data: &[u8],
+    format: Format,
+    frame: usize,
+    limits: Limits,
+) -> Result<Pixels, IngestError> {
     match format {
         Format::Png | Format::Jpeg => {
             if frame != 0 {
-                return Err(IngestError::Corrupt(format!("no page {} in a single-page image", frame + 1)));
+                return Err(IngestError::Corrupt(format!(
+                    "no page {} in a single-page image",
+                    frame + 1
+                )));
             }
             decode_single(data, format, limits)
         }
@@ -361,9 +389,9 @@ fn decode_single(data: &[u8], format: Format, limits: Limits) -> Result<Pixels, 
     Ok(match img {
         image::DynamicImage::ImageLuma8(g) if bilevel => Pixels::Bilevel(g),
         image::DynamicImage::ImageLuma8(g) => Pixels::Gray(g),
-        image::DynamicImage::ImageLumaA8(_) | image::DynamicImage::ImageLuma16(_) | image::DynamicImage::ImageLumaA16(_) => {
-            Pixels::Gray(img.to_luma8())
-        }
+        image::DynamicImage::ImageLumaA8(_)
+        | image::DynamicImage::ImageLuma16(_)
+        | image::DynamicImage::ImageLumaA16(_) => Pixels::Gray(img.to_luma8()),
         other => Pixels::Rgb(other.to_rgb8()),
     })
 }
@@ -372,9 +400,10 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
     use tiff::decoder::DecodingResult;
     use tiff::ColorType;
     let page = frame + 1;
-    let corrupt = |e: tiff::TiffError| IngestError::Corrupt(format!("TIFF page {page}: {e}"));
+    let corrupt = |e: tiff::TiffError| tiff_error(page, e);
     let mut tl = tiff::decoder::Limits::default();
-    tl.decoding_buffer_size = usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX);
+    tl.decoding_buffer_size =
+        usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX);
     let mut dec = tiff_decoder(data)?.with_limits(tl);
     dec.seek_to_image(frame).map_err(corrupt)?;
     let (w, h) = dec.dimensions().map_err(corrupt)?;
@@ -389,7 +418,8 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
             )))
         }
     };
-    let short = || IngestError::Corrupt(format!("TIFF page {page}: fewer pixels than its size says"));
+    let short =
+        || IngestError::Corrupt(format!("TIFF page {page}: fewer pixels than its size says"));
     let (wu, hu) = (w as usize, h as usize);
     match color {
         ColorType::Gray(1) => {
@@ -403,14 +433,20 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
             for (y, row) in bytes.chunks(stride).take(hu).enumerate() {
                 for x in 0..wu {
                     let bit = (row[x / 8] >> (7 - (x % 8))) & 1;
-                    img.put_pixel(x as u32, y as u32, image::Luma([if bit == 1 { 255 } else { 0 }]));
+                    img.put_pixel(
+                        x as u32,
+                        y as u32,
+                        image::Luma([if bit == 1 { 255 } else { 0 }]),
+                    );
                 }
             }
             Ok(Pixels::Bilevel(img))
         }
         ColorType::Gray(8) | ColorType::Gray(16) => {
             let v = bytes.get(..wu * hu).ok_or_else(short)?.to_vec();
-            Ok(Pixels::Gray(GrayImage::from_raw(w, h, v).ok_or_else(short)?))
+            Ok(Pixels::Gray(
+                GrayImage::from_raw(w, h, v).ok_or_else(short)?,
+            ))
         }
         ColorType::RGB(8) | ColorType::RGB(16) => {
             let v = bytes.get(..wu * hu * 3).ok_or_else(short)?.to_vec();
@@ -419,7 +455,9 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
         ColorType::RGBA(8) | ColorType::RGBA(16) => {
             let v = bytes.get(..wu * hu * 4).ok_or_else(short)?;
             let rgb: Vec<u8> = v.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            Ok(Pixels::Rgb(RgbImage::from_raw(w, h, rgb).ok_or_else(short)?))
+            Ok(Pixels::Rgb(
+                RgbImage::from_raw(w, h, rgb).ok_or_else(short)?,
+            ))
         }
         other => Err(IngestError::Unsupported(format!(
             "TIFF page {page}: colour type {other:?}"
@@ -458,7 +496,8 @@ mod tests {
     fn png_with_phys_reports_its_dpi_and_bomb_is_refused() {
         let img = GrayImage::from_pixel(40, 30, image::Luma([200]));
         let mut png = Vec::new();
-        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         // no pHYs: assumed
         let src = probe_bytes(&cand(), &png, limits()).unwrap();
         assert_eq!(src.frames[0].dpi.source, DpiSource::Assumed);
@@ -473,7 +512,10 @@ mod tests {
 
     #[test]
     fn implausible_dpi_tags_are_replaced() {
-        assert_eq!(resolve_dpi(Some((72.0, 72.0)), 300).source, DpiSource::Assumed);
+        assert_eq!(
+            resolve_dpi(Some((72.0, 72.0)), 300).source,
+            DpiSource::Assumed
+        );
         assert_eq!(resolve_dpi(Some((300.0, 300.0)), 200).x, 300.0);
     }
 
@@ -511,6 +553,7 @@ mod tests {
         }
         // truncated file: the header survives, the pixels do not
         let cut = &data[..data.len() / 3];
-        assert!(decode_frame_bytes(cut, Format::Tiff, 2, limits()).is_err());
+        let e = decode_frame_bytes(cut, Format::Tiff, 2, limits()).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
     }
 }

@@ -87,9 +87,14 @@ impl Pix {
     pub fn from_rgb(img: &RgbImage) -> Result<Pix, String> {
         let mut pix = Pix::new(img.width(), img.height(), 32)?;
         let (data, wpl) = pix.rows_mut();
-        for (y, row) in img.as_raw().chunks_exact(img.width() as usize * 3).enumerate() {
+        for (y, row) in img
+            .as_raw()
+            .chunks_exact(img.width() as usize * 3)
+            .enumerate()
+        {
             for (x, p) in row.chunks_exact(3).enumerate() {
-                data[y * wpl + x] = u32::from(p[0]) << 24 | u32::from(p[1]) << 16 | u32::from(p[2]) << 8;
+                data[y * wpl + x] =
+                    u32::from(p[0]) << 24 | u32::from(p[1]) << 16 | u32::from(p[2]) << 8;
             }
         }
         Ok(pix)
@@ -113,7 +118,10 @@ impl Pix {
     /// The pixels of an 8-bit Pix.
     pub fn to_gray(&self) -> Result<GrayImage, String> {
         if self.depth() != 8 {
-            return Err(format!("expected an 8-bit image, got {} bits", self.depth()));
+            return Err(format!(
+                "expected an 8-bit image, got {} bits",
+                self.depth()
+            ));
         }
         let (w, h) = (self.width(), self.height());
         let (data, wpl) = self.rows();
@@ -128,7 +136,10 @@ impl Pix {
     /// The pixels of a 32-bit Pix.
     pub fn to_rgb(&self) -> Result<RgbImage, String> {
         if self.depth() != 32 {
-            return Err(format!("expected a 32-bit image, got {} bits", self.depth()));
+            return Err(format!(
+                "expected a 32-bit image, got {} bits",
+                self.depth()
+            ));
         }
         let (w, h) = (self.width(), self.height());
         let (data, wpl) = self.rows();
@@ -192,7 +203,9 @@ mod tests {
 
     #[test]
     fn rgb_round_trip_keeps_every_pixel() {
-        let img = RgbImage::from_fn(9, 4, |x, y| image::Rgb([x as u8, y as u8, (x + y) as u8 * 3]));
+        let img = RgbImage::from_fn(9, 4, |x, y| {
+            image::Rgb([x as u8, y as u8, (x + y) as u8 * 3])
+        });
         let back = Pix::from_rgb(&img).unwrap().to_rgb().unwrap();
         assert_eq!(img, back);
     }
@@ -209,8 +222,16 @@ mod tests {
                 }
             }
         }
-        let tilted = Pix::from_gray(&img).unwrap().rotate(2.0).unwrap().to_gray().unwrap();
-        let (angle, conf) = Pix::binary_from_gray(&tilted, 128).unwrap().find_skew().unwrap();
+        let tilted = Pix::from_gray(&img)
+            .unwrap()
+            .rotate(2.0)
+            .unwrap()
+            .to_gray()
+            .unwrap();
+        let (angle, conf) = Pix::binary_from_gray(&tilted, 128)
+            .unwrap()
+            .find_skew()
+            .unwrap();
         assert!((angle + 2.0).abs() < 0.15, "angle {angle}");
         assert!(conf > 3.0, "confidence {conf}");
     }

@@ -27,13 +27,17 @@ fn ensure_single_threaded_tesseract() {
         return;
     }
     use std::os::unix::process::CommandExt;
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env("OMP_THREAD_LIMIT", "1")
         .exec();
     // exec returns only on failure; go on with OpenMP threads (slower, still correct).
-    eprintln!("mailroom: warning: could not restart with OMP_THREAD_LIMIT=1 ({err}); OCR may be slower");
+    eprintln!(
+        "mailroom: warning: could not restart with OMP_THREAD_LIMIT=1 ({err}); OCR may be slower"
+    );
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -47,16 +51,20 @@ fn run(args: RunArgs) -> ExitCode {
     if !args.batch.is_dir() {
         return fail(
             ExitCode::Usage,
-            &anyhow::anyhow!("batch folder {} does not exist or is not a folder", args.batch.display()),
+            &anyhow::anyhow!(
+                "batch folder {} does not exist or is not a folder",
+                args.batch.display()
+            ),
         );
     }
     if let Err(e) = pipeline::prepare_output(&args.out, args.force) {
         return fail(ExitCode::Usage, &e);
     }
-    let jobs = args
-        .jobs
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let req = RunRequest {
         batch: args.batch,
         out: args.out,
@@ -94,7 +102,10 @@ fn print_out(text: &str) -> ExitCode {
     match writeln!(out, "{text}").and_then(|_| out.flush()) {
         Ok(()) => ExitCode::Success,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
-        Err(e) => fail(ExitCode::Fatal, &anyhow::anyhow!("cannot write to stdout: {e}")),
+        Err(e) => fail(
+            ExitCode::Fatal,
+            &anyhow::anyhow!("cannot write to stdout: {e}"),
+        ),
     }
 }
 

@@ -4,6 +4,7 @@ use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 /// Pixels of one page as decoded. Bilevel pages hold only the values 0 and 255.
+#[derive(Debug)]
 pub enum Pixels {
     Bilevel(GrayImage),
     Gray(GrayImage),
@@ -48,7 +49,12 @@ impl Pixels {
     pub fn sha256(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(format!("{:?} {}x{}\n", self.kind(), self.width(), self.height()));
+        h.update(format!(
+            "{:?} {}x{}\n",
+            self.kind(),
+            self.width(),
+            self.height()
+        ));
         match self {
             Pixels::Bilevel(g) | Pixels::Gray(g) => h.update(g.as_raw()),
             Pixels::Rgb(c) => h.update(c.as_raw()),

@@ -83,7 +83,13 @@ impl PageText {
     pub fn text(&self) -> String {
         self.lines
             .iter()
-            .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
+            .map(|l| {
+                l.words
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -98,7 +104,12 @@ impl PageText {
         if n == 0 {
             return None;
         }
-        let sum: f32 = self.lines.iter().flat_map(|l| &l.words).map(|w| w.conf).sum();
+        let sum: f32 = self
+            .lines
+            .iter()
+            .flat_map(|l| &l.words)
+            .map(|w| w.conf)
+            .sum();
         Some(sum / n as f32)
     }
 
@@ -123,7 +134,11 @@ impl PageText {
                 w: num(8),
                 h: num(9),
             };
-            let conf = cols[10].trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 100.0);
+            let conf = cols[10]
+                .trim()
+                .parse::<f32>()
+                .unwrap_or(0.0)
+                .clamp(0.0, 100.0);
             let key = (cols[2], cols[3], cols[4]);
             let word = Word {
                 text: text.to_string(),
@@ -246,7 +261,11 @@ impl Engine {
     }
 
     /// Detects the orientation of a page; `None` when Tesseract finds too little text.
-    pub fn detect_orientation(&mut self, pix: &Pix, dpi: u32) -> Result<Option<Orientation>, OcrError> {
+    pub fn detect_orientation(
+        &mut self,
+        pix: &Pix,
+        dpi: u32,
+    ) -> Result<Option<Orientation>, OcrError> {
         if self.osd.is_none() {
             let api = Api::init("osd")?;
             unsafe { capi::TessBaseAPISetPageSegMode(api.raw, capi::TessPageSegMode_PSM_OSD_ONLY) };
@@ -258,7 +277,13 @@ impl Engine {
         api.set_image(pix, dpi);
         let (mut deg, mut conf, mut script, mut script_conf) = (0i32, 0f32, std::ptr::null(), 0f32);
         let ok = unsafe {
-            capi::TessBaseAPIDetectOrientationScript(api.raw, &mut deg, &mut conf, &mut script, &mut script_conf)
+            capi::TessBaseAPIDetectOrientationScript(
+                api.raw,
+                &mut deg,
+                &mut conf,
+                &mut script,
+                &mut script_conf,
+            )
         };
         unsafe { capi::TessBaseAPIClear(api.raw) };
         if ok == 0 {
@@ -293,7 +318,10 @@ impl EnginePool {
     /// of quarantining every page.
     pub fn warm_up(&self) -> Result<(), OcrError> {
         let engine = Engine::new(&self.lang)?;
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(engine);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(engine);
         Ok(())
     }
 
@@ -304,7 +332,10 @@ impl EnginePool {
             None => Engine::new(&self.lang)?,
         };
         let r = f(&mut engine);
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(engine);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(engine);
         Ok(r)
     }
 }
@@ -327,7 +358,15 @@ mod tests {
         let t = PageText::from_tsv(TSV);
         assert_eq!(t.lines.len(), 3);
         assert_eq!(t.text(), "Sehr geehrte\nDamen\nGrüße");
-        assert_eq!(t.lines[0].bbox, PxBox { x: 100, y: 200, w: 500, h: 40 });
+        assert_eq!(
+            t.lines[0].bbox,
+            PxBox {
+                x: 100,
+                y: 200,
+                w: 500,
+                h: 40
+            }
+        );
         assert_eq!(t.word_count(), 4);
         let mean = t.mean_confidence().unwrap();
         assert!((mean - 84.375).abs() < 1e-3, "{mean}");

@@ -20,8 +20,8 @@ use crate::clock::Utc;
 use crate::config::Profile;
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::ingest::{self, Candidate, Format, Limits, SourceFile};
-use crate::model::{Quarantined, Stage};
 use crate::leptonica::Pix;
+use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
 use crate::package::{
@@ -118,7 +118,9 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     quarantined.sort_by(|a, b| a.file.cmp(&b.file));
 
     let elapsed = clock.elapsed().as_secs_f64();
-    let cpu = crate::report::cpu_seconds().zip(cpu_start).map(|(end, start)| end - start);
+    let cpu = crate::report::cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
     let counts = Counts {
         files_in: listing.candidates.len(),
         files_ignored: listing.ignored.len(),
@@ -261,13 +263,15 @@ impl Stages<'_> {
 
     /// Decode, OCR and encode one page.
     fn read_page(&self, src: &SourceFile, frame: usize) -> Result<ReadPage, PageFailure> {
-        let fail = |stage: Stage| move |e: &dyn std::fmt::Display| PageFailure {
-            stage,
-            reason: if src.frames.len() > 1 {
-                format!("page {}: {e}", frame + 1)
-            } else {
-                e.to_string()
-            },
+        let fail = |stage: Stage| {
+            move |e: &dyn std::fmt::Display| PageFailure {
+                stage,
+                reason: if src.frames.len() > 1 {
+                    format!("page {}: {e}", frame + 1)
+                } else {
+                    e.to_string()
+                },
+            }
         };
         let mut timings = Timings::default();
         let t = Instant::now();
@@ -300,7 +304,13 @@ impl Stages<'_> {
                 let text = engine
                     .recognize(&gray, dpi.y.round() as u32)
                     .map_err(|e| fail(Stage::Ocr)(&e))?;
-                Ok((pixels, dpi, record, text, t_ocr.elapsed().as_millis() as u64))
+                Ok((
+                    pixels,
+                    dpi,
+                    record,
+                    text,
+                    t_ocr.elapsed().as_millis() as u64,
+                ))
             })
             .map_err(|e| fail(Stage::Ocr)(&e))??;
         timings.ocr = ocr_ms;
@@ -309,7 +319,8 @@ impl Stages<'_> {
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
         let unchanged = !cleanup.deskewed && cleanup.rotation == 0;
-        let single_jpeg = (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
+        let single_jpeg =
+            (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
         timings.encode = t.elapsed().as_millis() as u64;
@@ -325,7 +336,12 @@ impl Stages<'_> {
         })
     }
 
-    fn write_document(&self, index: usize, src: &SourceFile, pages: &[ReadPage]) -> Result<DocumentSummary> {
+    fn write_document(
+        &self,
+        index: usize,
+        src: &SourceFile,
+        pages: &[ReadPage],
+    ) -> Result<DocumentSummary> {
         let id = document_id(index, &src.rel);
         let t = Instant::now();
         let pdf_pages: Vec<PdfPage> = pages
@@ -400,14 +416,18 @@ impl Stages<'_> {
         // PDF first, JSON second: a JSON sidecar always describes a complete PDF.
         write_atomic(&dir.join(&pdf_name), &pdf_bytes)?;
         write_atomic(&dir.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
-        let confs: Vec<f32> = pages.iter().filter_map(|p| p.text.mean_confidence()).collect();
+        let confs: Vec<f32> = pages
+            .iter()
+            .filter_map(|p| p.text.mean_confidence())
+            .collect();
         Ok(DocumentSummary {
             id,
             pdf: format!("{DOCUMENTS_DIR}/{pdf_name}"),
             json: format!("{DOCUMENTS_DIR}/{json_name}"),
             pages: pages.len(),
             sources: vec![src.rel.clone()],
-            mean_confidence: (!confs.is_empty()).then(|| confs.iter().sum::<f32>() / confs.len() as f32),
+            mean_confidence: (!confs.is_empty())
+                .then(|| confs.iter().sum::<f32>() / confs.len() as f32),
         })
     }
 }
@@ -421,14 +441,26 @@ pub fn document_id(index: usize, rel: &str) -> String {
         .unwrap_or_default();
     let safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect();
     format!("{:04}-{}", index + 1, safe)
 }
 
 /// Copies a failed input into `<out>/quarantine/` with a `.reason.txt` beside it.
-fn quarantine(out: &Path, c: &Candidate, pages: usize, stage: Stage, reason: &str) -> Result<Quarantined> {
+fn quarantine(
+    out: &Path,
+    c: &Candidate,
+    pages: usize,
+    stage: Stage,
+    reason: &str,
+) -> Result<Quarantined> {
     let dir = out.join(QUARANTINE_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let flat = c.rel.replace('/', "__");
@@ -470,7 +502,8 @@ pub fn prepare_output(out: &Path, replace: bool) -> Result<()> {
         for sub in [DOCUMENTS_DIR, QUARANTINE_DIR] {
             let p = out.join(sub);
             if p.is_dir() {
-                std::fs::remove_dir_all(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
             }
         }
         let r = out.join(REPORT_FILE);

@@ -66,10 +66,16 @@ impl RunReport {
         let doc_pages: usize = self.documents.iter().map(|d| d.pages).sum();
         let q_pages: usize = self.quarantined.iter().map(|q| q.pages).sum();
         if c.pages_delivered != doc_pages {
-            problems.push(format!("pages_delivered {} but documents hold {doc_pages}", c.pages_delivered));
+            problems.push(format!(
+                "pages_delivered {} but documents hold {doc_pages}",
+                c.pages_delivered
+            ));
         }
         if c.pages_quarantined != q_pages {
-            problems.push(format!("pages_quarantined {} but quarantine lists {q_pages}", c.pages_quarantined));
+            problems.push(format!(
+                "pages_quarantined {} but quarantine lists {q_pages}",
+                c.pages_quarantined
+            ));
         }
         if c.pages_in != c.pages_delivered + c.pages_quarantined {
             problems.push(format!(
@@ -143,7 +149,12 @@ impl RunReport {
             let _ = writeln!(s, "    {}: {}", q.file, q.reason);
         }
         if c.files_ignored > 0 {
-            let _ = writeln!(s, "  ignored      {} metadata files ({})", c.files_ignored, self.ignored.join(", "));
+            let _ = writeln!(
+                s,
+                "  ignored      {} metadata files ({})",
+                c.files_ignored,
+                self.ignored.join(", ")
+            );
         }
         let cpu = match self.cpu_seconds {
             Some(cpu) if c.pages_in > 0 => format!(", {:.2} CPU s/page", cpu / c.pages_in as f64),
@@ -188,8 +199,10 @@ impl TerminalObserver {
     pub fn new() -> TerminalObserver {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} pages ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} pages ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         TerminalObserver { bar }
     }
@@ -215,7 +228,10 @@ impl Observer for TerminalObserver {
     }
 
     fn quarantined(&self, q: &Quarantined) {
-        let line = format!("mailroom: quarantined {}: {} (stage {})", q.file, q.reason, q.stage);
+        let line = format!(
+            "mailroom: quarantined {}: {} (stage {})",
+            q.file, q.reason, q.stage
+        );
         if self.bar.is_hidden() {
             eprintln!("{line}");
         } else {

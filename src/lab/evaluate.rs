@@ -65,7 +65,8 @@ pub struct Evaluation {
 pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
     let report_path = out_dir.join(crate::pipeline::REPORT_FILE);
     let report: RunReport = serde_json::from_slice(
-        &std::fs::read(&report_path).with_context(|| format!("cannot read {}", report_path.display()))?,
+        &std::fs::read(&report_path)
+            .with_context(|| format!("cannot read {}", report_path.display()))?,
     )
     .with_context(|| format!("{} is not a mailroom report", report_path.display()))?;
 
@@ -73,7 +74,8 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
     let mut found: HashMap<(String, u32), (String, String)> = HashMap::new();
     for doc in &report.documents {
         let record: DocumentRecord = serde_json::from_slice(
-            &std::fs::read(out_dir.join(&doc.json)).with_context(|| format!("cannot read {}", doc.json))?,
+            &std::fs::read(out_dir.join(&doc.json))
+                .with_context(|| format!("cannot read {}", doc.json))?,
         )
         .with_context(|| format!("{} is not a document record", doc.json))?;
         let pdf_pages = pdftotext_pages(&out_dir.join(&doc.pdf))?;
@@ -218,7 +220,9 @@ impl Evaluation {
     /// A table for people: one row per page, then the summary.
     pub fn table(&self) -> String {
         let pct = |v: Option<f64>| v.map_or("    -".to_string(), |v| format!("{:5.1}", v * 100.0));
-        let mut s = String::from("page                              frame  kind    CER%  WER%  CERpdf%  WERpdf%\n");
+        let mut s = String::from(
+            "page                              frame  kind    CER%  WER%  CERpdf%  WERpdf%\n",
+        );
         for p in &self.pages {
             let kind = if !p.delivered {
                 "MISSING"
@@ -286,7 +290,10 @@ mod tests {
 
     #[test]
     fn whitespace_is_normalised() {
-        assert_eq!(normalise("  Sehr\n geehrte\t\tDamen \n"), "Sehr geehrte Damen");
+        assert_eq!(
+            normalise("  Sehr\n geehrte\t\tDamen \n"),
+            "Sehr geehrte Damen"
+        );
     }
 
     #[test]

@@ -77,6 +77,8 @@ impl Truth {
 
     /// Finds the truth page for a file and frame of the batch.
     pub fn page(&self, file: &str, frame: u32) -> Option<&TruthPage> {
-        self.pages.iter().find(|p| p.file == file && p.frame == frame)
+        self.pages
+            .iter()
+            .find(|p| p.file == file && p.frame == frame)
     }
 }

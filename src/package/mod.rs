@@ -42,15 +42,31 @@ pub fn encode_image(
             bytes: encode_g4(g)?,
         },
         Pixels::Gray(g) => ImageData::Jpeg {
-            bytes: encode_jpeg(g.as_raw(), width, height, image::ExtendedColorType::L8, jpeg_quality)?,
+            bytes: encode_jpeg(
+                g.as_raw(),
+                width,
+                height,
+                image::ExtendedColorType::L8,
+                jpeg_quality,
+            )?,
             rgb: false,
         },
         Pixels::Rgb(c) => ImageData::Jpeg {
-            bytes: encode_jpeg(c.as_raw(), width, height, image::ExtendedColorType::Rgb8, jpeg_quality)?,
+            bytes: encode_jpeg(
+                c.as_raw(),
+                width,
+                height,
+                image::ExtendedColorType::Rgb8,
+                jpeg_quality,
+            )?,
             rgb: true,
         },
     };
-    Ok(EncodedImage { width, height, data })
+    Ok(EncodedImage {
+        width,
+        height,
+        data,
+    })
 }
 
 fn encode_jpeg(
@@ -73,11 +89,19 @@ pub fn encode_g4(img: &image::GrayImage) -> anyhow::Result<Vec<u8>> {
         .map_err(|_| anyhow::anyhow!("page too wide for CCITT G4 ({} pixels)", img.width()))?;
     let mut enc = fax::encoder::Encoder::new(fax::VecWriter::new());
     for row in img.rows() {
-        let pels = row.map(|p| if p[0] < 128 { fax::Color::Black } else { fax::Color::White });
+        let pels = row.map(|p| {
+            if p[0] < 128 {
+                fax::Color::Black
+            } else {
+                fax::Color::White
+            }
+        });
         enc.encode_line(pels, width)
             .map_err(|_| anyhow::anyhow!("G4 encoder failed"))?;
     }
-    let writer = enc.finish().map_err(|_| anyhow::anyhow!("G4 encoder failed"))?;
+    let writer = enc
+        .finish()
+        .map_err(|_| anyhow::anyhow!("G4 encoder failed"))?;
     Ok(writer.finish())
 }
 

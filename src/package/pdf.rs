@@ -93,7 +93,8 @@ impl GlyphlessFont {
     }
 
     pub fn load(path: &Path) -> Result<GlyphlessFont> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read font {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read font {}", path.display()))?;
         if bytes.len() < 12 || &bytes[..4] != b"\0\x01\0\0" {
             bail!("{} is not a TrueType font", path.display());
         }
@@ -210,7 +211,9 @@ fn add_font(doc: &mut Document, font: &GlyphlessFont) -> Result<ObjectId> {
 /// Ranges stay within one high byte, as the CMap format requires; surrogates are left out.
 fn to_unicode_cmap() -> String {
     let mut ranges = String::new();
-    let highs: Vec<u32> = (0..=0xFFu32).filter(|h| !(0xD8..=0xDF).contains(h)).collect();
+    let highs: Vec<u32> = (0..=0xFFu32)
+        .filter(|h| !(0xD8..=0xDF).contains(h))
+        .collect();
     for chunk in highs.chunks(100) {
         ranges.push_str(&format!("{} beginbfrange\n", chunk.len()));
         for h in chunk {
@@ -227,7 +230,12 @@ endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
     )
 }
 
-fn add_page(doc: &mut Document, parent: ObjectId, font_id: ObjectId, page: &PdfPage) -> Result<ObjectId> {
+fn add_page(
+    doc: &mut Document,
+    parent: ObjectId,
+    font_id: ObjectId,
+    page: &PdfPage,
+) -> Result<ObjectId> {
     let img = page.image;
     let (dpi_x, dpi_y) = (f64::from(page.dpi.0), f64::from(page.dpi.1));
     if dpi_x <= 0.0 || dpi_y <= 0.0 {
@@ -242,7 +250,12 @@ fn add_page(doc: &mut Document, parent: ObjectId, font_id: ObjectId, page: &PdfP
         num(width_pt),
         num(height_pt)
     );
-    content.push_str(&text_layer(page.text, 72.0 / dpi_x, 72.0 / dpi_y, height_pt));
+    content.push_str(&text_layer(
+        page.text,
+        72.0 / dpi_x,
+        72.0 / dpi_y,
+        height_pt,
+    ));
     let mut content_stream = Stream::new(dictionary! {}, content.into_bytes());
     content_stream.compress()?;
     let content_id = doc.add_object(content_stream);

@@ -1,0 +1,138 @@
+//! Helpers for the end-to-end tests: run the real binary, generate batches with truth,
+//! and share one expensive run between the tests that only read its output.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use mailroom::lab::generate::{generate, GenerateSpec};
+use mailroom::lab::truth::{PageKind, Truth};
+use serde_json::Value;
+
+pub struct RunResult {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the real `mailroom` binary with two workers.
+pub fn mailroom(args: &[&OsStr]) -> RunResult {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .args(args)
+        .output()
+        .expect("cannot start mailroom");
+    RunResult {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs an external checker (qpdf, pdfinfo, ...), which must be installed.
+pub fn tool(name: &str, args: &[&OsStr]) -> Output {
+    Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name} (scripts/setup.sh installs it): {e}"))
+}
+
+/// A generated batch in a temporary folder.
+pub struct TempBatch {
+    dir: tempfile::TempDir,
+    pub truth: Truth,
+}
+
+impl TempBatch {
+    pub fn generate(pages: usize, seed: u64) -> TempBatch {
+        let dir = tempfile::tempdir().unwrap();
+        let truth = generate(&GenerateSpec { seed, pages }, dir.path()).expect("generator failed");
+        TempBatch { dir, truth }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The first letter page that was scanned upright with little skew, decoded, with its
+    /// true text.
+    pub fn upright_letter_page(&self) -> (image::GrayImage, String) {
+        let p = self
+            .truth
+            .pages
+            .iter()
+            .find(|p| {
+                p.kind == PageKind::Letter
+                    && p.rotation == 0
+                    && p.skew_deg.abs() < 1.0
+                    && p.frame == 0
+            })
+            .expect("the batch has an upright letter page");
+        let img = image::open(self.path().join(&p.file)).unwrap().to_luma8();
+        (img, p.text.clone())
+    }
+}
+
+/// One run over a generated batch with three bad files added, shared by the tests that
+/// only read its output.
+pub struct MixedRun {
+    pub batch: TempBatch,
+    pub out: tempfile::TempDir,
+    pub truth: Truth,
+    pub report: Value,
+    pub code: i32,
+    pub stderr: String,
+}
+
+impl MixedRun {
+    pub fn document(&self, rel: &str) -> Value {
+        serde_json::from_slice(&std::fs::read(self.out.path().join(rel)).unwrap()).unwrap()
+    }
+}
+
+pub fn mixed_batch_run() -> &'static MixedRun {
+    static RUN: OnceLock<MixedRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let batch = TempBatch::generate(10, 42);
+        let dir = batch.path();
+        std::fs::write(dir.join("empty.tif"), b"").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"Bitte an FB 61 weiterleiten").unwrap();
+        // a multi-page TIFF of the batch, cut short
+        let tiff = batch
+            .truth
+            .pages
+            .iter()
+            .find(|p| p.frame == 1 && p.file.ends_with(".tif"))
+            .expect("the batch has a multi-page TIFF")
+            .file
+            .clone();
+        let bytes = std::fs::read(dir.join(&tiff)).unwrap();
+        std::fs::write(dir.join("zz_cut.tif"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+
+        let out = tempfile::tempdir().unwrap();
+        let r = mailroom(&[
+            "run".as_ref(),
+            dir.as_os_str(),
+            "--out".as_ref(),
+            out.path().as_os_str(),
+            "--jobs".as_ref(),
+            "2".as_ref(),
+        ]);
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(out.path().join("report.json"))
+                .unwrap_or_else(|e| panic!("no report.json ({e}); stderr:\n{}", r.stderr)),
+        )
+        .unwrap();
+        let truth = batch.truth.clone();
+        MixedRun {
+            batch,
+            out,
+            truth,
+            report,
+            code: r.code,
+            stderr: r.stderr,
+        }
+    })
+}

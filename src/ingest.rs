@@ -306,8 +306,7 @@ fn tiff_error(page: usize, e: tiff::TiffError) -> IngestError {
 }
 
 fn tiff_decoder(data: &[u8]) -> Result<tiff::decoder::Decoder<Cursor<&[u8]>>, IngestError> {
-    tiff::decoder::Decoder::new(Cursor::new(data))
-        .map_err(|e| tiff_error(1, e))
+    tiff::decoder::Decoder::new(Cursor::new(data)).map_err(|e| tiff_error(1, e))
 }
 
 fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError> {

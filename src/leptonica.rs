@@ -8,6 +8,14 @@
 use image::{GrayImage, RgbImage};
 use leptess::capi;
 
+/// Silences Leptonica's warnings on stderr ("max found at sweep edge" on a blank page is
+/// an expected outcome, reported per page as a flag instead). Process-wide; call once.
+pub fn silence_warnings() {
+    unsafe {
+        capi::setMsgSeverity(capi::L_SEVERITY_NONE as i32);
+    }
+}
+
 /// An owned Leptonica image; destroyed on drop.
 pub struct Pix {
     raw: *mut capi::PIX,

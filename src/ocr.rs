@@ -235,10 +235,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(lang: &str) -> Result<Engine, OcrError> {
-        Ok(Engine {
-            ocr: Api::init(lang)?,
-            osd: None,
-        })
+        let ocr = Api::init(lang)?;
+        // The C API defaults to one uniform text block; a letter has an address field, a
+        // date on the right and paragraphs, so use the full layout analysis (as the
+        // tesseract command does).
+        unsafe { capi::TessBaseAPISetPageSegMode(ocr.raw, capi::TessPageSegMode_PSM_AUTO) };
+        Ok(Engine { ocr, osd: None })
     }
 
     /// Recognises a page (8-bit gray Pix) at the given resolution.

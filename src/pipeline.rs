@@ -86,6 +86,7 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     std::fs::create_dir_all(&docs_dir)
         .with_context(|| format!("cannot create output folder {}", docs_dir.display()))?;
 
+    crate::leptonica::silence_warnings();
     let font = GlyphlessFont::locate()?;
     let engines = EnginePool::new(&req.profile.ocr.language);
     engines.warm_up()?;

@@ -288,7 +288,7 @@ fn missing_ocr_language_is_a_fatal_error_not_a_quarantine() {
 #[test]
 fn pages_scanned_sideways_or_upside_down_come_out_upright() {
     // One clean generated page, turned by each quadrant.
-    let batch = TempBatch::generate(1, 3);
+    let batch = TempBatch::generate(4, 3);
     let src = batch.upright_letter_page();
     let dir = tempfile::tempdir().unwrap();
     let rotations = [

@@ -56,21 +56,24 @@ impl TempBatch {
         self.dir.path()
     }
 
-    /// The first letter page that was scanned upright with little skew, decoded, with its
+    /// The first letter page that was scanned upright with under 2 degrees of skew, decoded, with its
     /// true text.
     pub fn upright_letter_page(&self) -> (image::GrayImage, String) {
         let p = self
             .truth
             .pages
             .iter()
-            .find(|p| {
-                p.kind == PageKind::Letter
-                    && p.rotation == 0
-                    && p.skew_deg.abs() < 1.0
-                    && p.frame == 0
-            })
+            .find(|p| p.kind == PageKind::Letter && p.rotation == 0 && p.skew_deg.abs() < 2.0)
             .expect("the batch has an upright letter page");
-        let img = image::open(self.path().join(&p.file)).unwrap().to_luma8();
+        let data = std::fs::read(self.path().join(&p.file)).unwrap();
+        let format = mailroom::ingest::Format::sniff(&data).unwrap();
+        let limits = mailroom::ingest::Limits {
+            max_pixels: 100_000_000,
+            assume_dpi: 300,
+        };
+        let pixels =
+            mailroom::ingest::decode_frame_bytes(&data, format, p.frame as usize, limits).unwrap();
+        let img = pixels.to_gray().into_owned();
         (img, p.text.clone())
     }
 }

@@ -1,0 +1,2847 @@
+//! Deterministic generator of realistic scanned German business letters with ground truth.
+//!
+//! Each letter is addressed to one organisation unit of the Stadt Braunschweig and laid out
+//! roughly after DIN 5008 (form B) on A4 at 300 dpi: optional letterhead, return-address line,
+//! address field, date, subject, salutation, word-wrapped body, closing, signer, enclosures.
+//! Body text is assembled from sentence templates whose slots (names, streets, dates, amounts,
+//! file numbers ...) are filled from a per-letter set of facts, so letters read plausibly and
+//! stay consistent within themselves.
+//!
+//! The clean pages are then "scanned": skewed, sometimes turned upside down, put on uneven
+//! paper with non-black ink, speckled, slightly blurred and noised. Duplex letters get blank
+//! backs with faint mirrored bleed-through. Pages are written as gray/RGB JPEG, gray PNG or
+//! multi-page TIFF (gray Deflate/LZW or bilevel CCITT G4), all tagged with 300 dpi.
+//!
+//! Everything is driven by a small PRNG seeded from [`GenerateSpec::seed`]: the same seed
+//! gives byte-identical files and the same `truth.json`.
+//!
+//! Truth conventions: a page's `text` is every line drawn on it, top to bottom, joined with
+//! `\n` (vertical gaps between paragraphs are not represented). `skew_deg` is positive when
+//! the content is rotated counter-clockwise as seen on the scan. Blank backs carry no readable
+//! content, so their `skew_deg` and `rotation` are 0 by convention.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::Path;
+
+use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
+use anyhow::{anyhow, Context, Result};
+use image::codecs::jpeg::{JpegEncoder, PixelDensity};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, GrayImage, ImageEncoder, Luma, RgbImage};
+use imageproc::filter::gaussian_blur_f32;
+use imageproc::geometric_transformations::{rotate_about_center, Border, Interpolation};
+use tiff::encoder::{colortype, Compression, DeflateLevel, Predictor, Rational, TiffEncoder};
+use tiff::tags::Tag;
+
+use crate::lab::truth::{
+    PageKind, Truth, TruthDocument, TruthPage, TRUTH_FILE, TRUTH_SCHEMA_VERSION,
+};
+
+/// Name and version written into `truth.json`.
+const GENERATOR: &str = concat!("mailroom-lab ", env!("CARGO_PKG_VERSION"));
+
+/// Organisation units letters are addressed to: (unit code, full name).
+pub const UNITS: &[(&str, &str)] = &[
+    ("10", "Fachbereich 10 Zentrale Dienste"),
+    ("61", "Fachbereich 61 Stadtplanung und Geoinformation"),
+    ("60", "Fachbereich 60 Bauordnung und Zentrale Vergabestelle"),
+    ("50.4", "Abteilung 50.4 Gesundheitsamt"),
+    ("37", "Fachbereich 37 Feuerwehr"),
+    ("0140", "Referat 0140 Rechnungsprüfungsamt"),
+    (
+        "06",
+        "Fachbereich 06 Baurecht, Stadtbild, Stadtentwässerung und Abfallwirtschaft",
+    ),
+];
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateSpec {
+    /// Seed of the PRNG; the same seed gives a byte-identical batch.
+    pub seed: u64,
+    /// Approximate number of pages: letters are generated until at least this many pages
+    /// (blank backs included) exist.
+    pub pages: usize,
+}
+
+impl GenerateSpec {
+    /// The demo batch committed to the repository: small, but showing every format and
+    /// every kind of degradation.
+    pub fn demo() -> Self {
+        GenerateSpec {
+            seed: 20261128,
+            pages: 18,
+        }
+    }
+}
+
+/// Generates a batch of scanned letters into `out_dir` (created if missing) and returns its
+/// ground truth, which is also written there as `truth.json`.
+///
+/// Files from an earlier run with the generator's own names (`letter_*.jpg|png|tif`) are
+/// removed first, so a smaller batch never leaves stale pages behind.
+pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
+    fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create batch folder {}", out_dir.display()))?;
+    remove_previous_batch(out_dir)?;
+    let fonts = load_fonts()?;
+
+    let mut rng = Rng::new(spec.seed);
+    let mut planner = BatchPlanner::default();
+    let mut truth = Truth {
+        schema_version: TRUTH_SCHEMA_VERSION,
+        seed: spec.seed,
+        generator: format!("{GENERATOR} generate (seed {})", spec.seed),
+        pages: Vec::new(),
+        documents: Vec::new(),
+    };
+    // Wide enough numbering that sorting file names always gives batch order.
+    let digits = spec.pages.max(1).to_string().len().max(3);
+
+    let mut number = 0;
+    while truth.pages.len() < spec.pages {
+        number += 1;
+        // Each letter draws from its own stream, so a change in how one letter is rendered
+        // does not reshuffle every letter after it.
+        let mut letter_rng = rng.fork();
+        let sheets = planner.sheets(&mut letter_rng);
+        let letter = compose_letter(&mut letter_rng, &fonts, sheets)?;
+        let plan = planner.plan(&mut letter_rng, letter.pages.len());
+        let scans = scan_letter(&letter, &fonts, &plan, &mut letter_rng);
+        let file_name = format!("letter_{number:0digits$}.{}", plan.format.extension());
+        let bytes = encode_file(&scans, plan.format)?;
+        let path = out_dir.join(&file_name);
+        fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        record_truth(&mut truth, &letter, &scans, &file_name);
+    }
+
+    let json = serde_json::to_string_pretty(&truth).context("cannot serialise truth")?;
+    let truth_path = out_dir.join(TRUTH_FILE);
+    fs::write(&truth_path, json + "\n")
+        .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    Ok(truth)
+}
+
+/// Removes page files and truth a previous run of the generator left in `dir`.
+fn remove_previous_batch(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_generated_file_name(&name) && entry.path().is_file() {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove stale {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_generated_file_name(name: &str) -> bool {
+    if name == TRUTH_FILE {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix("letter_") else {
+        return false;
+    };
+    let Some((number, extension)) = rest.split_once('.') else {
+        return false;
+    };
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && matches!(extension, "jpg" | "png" | "tif")
+}
+
+fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file: &str) {
+    let first = truth.pages.len();
+    for (frame, scan) in scans.iter().enumerate() {
+        truth.pages.push(TruthPage {
+            file: file.to_string(),
+            frame: frame as u32,
+            kind: scan.kind,
+            text: scan.text.clone(),
+            skew_deg: scan.skew_deg,
+            rotation: scan.rotation,
+            blank: scan.kind == PageKind::BlankBack,
+            dpi: DPI,
+        });
+    }
+    truth.documents.push(TruthDocument {
+        pages: (first..truth.pages.len()).collect(),
+        unit: letter.unit_code.to_string(),
+        unit_name: letter.unit_name.to_string(),
+        subject: letter.subject.clone(),
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Deterministic randomness
+// ---------------------------------------------------------------------------------------
+
+/// splitmix64: tiny, fast and good enough for test data; no external crate so the output
+/// never changes under us with a dependency update.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A new independent stream.
+    fn fork(&mut self) -> Rng {
+        Rng::new(self.next_u64())
+    }
+
+    /// Uniform in `0..n`; `n` must be positive.
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform integer in `lo..=hi`.
+    fn between(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + self.below((hi - lo + 1) as usize) as u32
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Page geometry
+// ---------------------------------------------------------------------------------------
+
+const DPI: u32 = 300;
+/// A4 at 300 dpi.
+const PAGE_W: u32 = 2480;
+const PAGE_H: u32 = 3508;
+
+fn mm(v: f32) -> f32 {
+    v * DPI as f32 / 25.4
+}
+
+fn pt_to_px(pt: f32) -> f32 {
+    pt * DPI as f32 / 72.0
+}
+
+/// DIN 5008 margins: 25 mm left, 20 mm right, i.e. 165 mm of text width.
+const LEFT_MM: f32 = 25.0;
+const RIGHT_MM: f32 = 190.0;
+/// Lowest point body text may reach; below are page number and company footer.
+const BODY_BOTTOM_MM: f32 = 271.0;
+/// Page 1: the flow (date, subject, body ...) starts below the address field.
+const FIRST_FLOW_TOP_MM: f32 = 96.0;
+/// Pages 2+: below the continuation header.
+const NEXT_FLOW_TOP_MM: f32 = 27.0;
+/// Address field (form B): 45 mm from the top; return line at its bottom zone, address
+/// lines in the "Anschriftzone" from 62.7 mm.
+const RETURN_LINE_MM: f32 = 55.0;
+const ADDRESS_TOP_MM: f32 = 62.7;
+const ADDRESS_WIDTH_MM: f32 = 80.0;
+
+// ---------------------------------------------------------------------------------------
+// Fonts and typesetting
+// ---------------------------------------------------------------------------------------
+
+/// Regular and bold file of each family, from Debian's fonts-liberation2 and
+/// fonts-dejavu-core (installed by scripts/setup.sh).
+const FONT_FILES: [(&str, &str); 4] = [
+    (
+        "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
+        "/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+        "/usr/share/fonts/truetype/liberation2/LiberationSans-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf",
+    ),
+];
+
+struct FontFamily {
+    regular: FontVec,
+    bold: FontVec,
+}
+
+fn load_fonts() -> Result<Vec<FontFamily>> {
+    FONT_FILES
+        .iter()
+        .map(|(regular, bold)| {
+            Ok(FontFamily {
+                regular: load_font(regular)?,
+                bold: load_font(bold)?,
+            })
+        })
+        .collect()
+}
+
+fn load_font(path: &str) -> Result<FontVec> {
+    let bytes = fs::read(path).with_context(|| {
+        format!(
+            "font {path} is missing; install fonts-liberation2 and fonts-dejavu-core \
+             (scripts/setup.sh)"
+        )
+    })?;
+    FontVec::try_from_vec(bytes).map_err(|e| anyhow!("font {path} cannot be used: {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Style {
+    pt: f32,
+    bold: bool,
+}
+
+impl Style {
+    fn regular(pt: f32) -> Self {
+        Style { pt, bold: false }
+    }
+    fn bold(pt: f32) -> Self {
+        Style { pt, bold: true }
+    }
+}
+
+/// Measures, wraps and draws text in one font family.
+struct Typesetter<'a> {
+    family: &'a FontFamily,
+}
+
+impl Typesetter<'_> {
+    fn font(&self, style: Style) -> &FontVec {
+        if style.bold {
+            &self.family.bold
+        } else {
+            &self.family.regular
+        }
+    }
+
+    /// ab_glyph scales so that ascent - descent equals the `PxScale`; convert the em size
+    /// that point sizes refer to.
+    fn scale(&self, style: Style) -> PxScale {
+        let font = self.font(style);
+        let units_per_em = font.units_per_em().unwrap_or(2048.0);
+        PxScale::from(pt_to_px(style.pt) * font.height_unscaled() / units_per_em)
+    }
+
+    /// Advance width of `text` in pixels, laid out exactly as [`draw_line`] draws it.
+    fn width(&self, style: Style, text: &str) -> f32 {
+        let font = self.font(style).as_scaled(self.scale(style));
+        let mut width = 0.0;
+        let mut previous = None;
+        for c in text.chars() {
+            let id = font.glyph_id(c);
+            if let Some(previous) = previous {
+                width += font.kern(previous, id);
+            }
+            width += font.h_advance(id);
+            previous = Some(id);
+        }
+        width
+    }
+
+    /// Greedy word wrap; a single word wider than the line stays on its own line.
+    fn wrap(&self, style: Style, text: &str, max_width: f32) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut current = String::new();
+        for word in text.split_whitespace() {
+            if current.is_empty() {
+                current.push_str(word);
+                continue;
+            }
+            let candidate = format!("{current} {word}");
+            if self.width(style, &candidate) <= max_width {
+                current = candidate;
+            } else {
+                lines.push(std::mem::replace(&mut current, word.to_string()));
+            }
+        }
+        if !current.is_empty() {
+            lines.push(current);
+        }
+        lines
+    }
+
+    fn x_for(&self, style: Style, text: &str, align: Align) -> f32 {
+        let left = mm(LEFT_MM);
+        let right = mm(RIGHT_MM);
+        match align {
+            Align::Left => left,
+            Align::Right => right - self.width(style, text),
+            Align::Center => (left + right - self.width(style, text)) / 2.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+    Center,
+}
+
+/// A line of text on a page; `x`, `y` are the left edge and the top of the line box in px.
+#[derive(Debug, Clone)]
+struct PlacedLine {
+    text: String,
+    x: f32,
+    y: f32,
+    style: Style,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PageLayout {
+    /// In reading order, top to bottom.
+    lines: Vec<PlacedLine>,
+}
+
+impl PageLayout {
+    fn text(&self) -> String {
+        let lines: Vec<&str> = self.lines.iter().map(|l| l.text.trim_end()).collect();
+        lines.join("\n")
+    }
+}
+
+/// A line of the flowing part of a letter (everything from the date on).
+#[derive(Debug, Clone)]
+struct FlowLine {
+    text: String,
+    style: Style,
+    align: Align,
+    /// Extra space above the line in px, dropped at the top of a continuation page.
+    gap_before: f32,
+    height: f32,
+}
+
+#[derive(Debug, Clone)]
+struct FlowBlock {
+    lines: Vec<FlowLine>,
+    /// Move the whole block to the next page rather than splitting it (closing, subject).
+    keep_together: bool,
+}
+
+impl FlowBlock {
+    fn height(&self) -> f32 {
+        self.lines.iter().map(|l| l.gap_before + l.height).sum()
+    }
+}
+
+/// Distributes flow blocks over pages: the first page starts at `first_top`, later pages
+/// at `next_top`. Returns the placed lines of each page.
+fn paginate(
+    blocks: &[FlowBlock],
+    ts: &Typesetter,
+    first_top: f32,
+    next_top: f32,
+) -> Vec<Vec<PlacedLine>> {
+    let bottom = mm(BODY_BOTTOM_MM);
+    let mut pages: Vec<Vec<PlacedLine>> = vec![Vec::new()];
+    let mut y = first_top;
+    // On a fresh continuation page, gaps above the first line are dropped.
+    let mut fresh = false;
+    for block in blocks {
+        if block.keep_together && !fresh && y + block.height() > bottom {
+            pages.push(Vec::new());
+            y = next_top;
+            fresh = true;
+        }
+        for line in &block.lines {
+            let mut gap = if fresh { 0.0 } else { line.gap_before };
+            if !fresh && y + gap + line.height > bottom {
+                pages.push(Vec::new());
+                y = next_top;
+                gap = 0.0;
+            }
+            y += gap;
+            if let Some(page) = pages.last_mut() {
+                page.push(PlacedLine {
+                    text: line.text.clone(),
+                    x: ts.x_for(line.style, &line.text, line.align),
+                    y,
+                    style: line.style,
+                });
+            }
+            y += line.height;
+            fresh = false;
+        }
+    }
+    pages
+}
+
+// ---------------------------------------------------------------------------------------
+// Letter content: facts, templates, topics
+// ---------------------------------------------------------------------------------------
+
+const MONTHS: [&str; 12] = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+];
+const MONTH_DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const YEAR: u32 = 2026;
+
+/// A day of [`YEAR`] (not a leap year), 1-based.
+#[derive(Debug, Clone, Copy)]
+struct Day(u32);
+
+impl Day {
+    fn month_and_day(self) -> (usize, u32) {
+        let mut rest = self.0.clamp(1, 365);
+        for (month, days) in MONTH_DAYS.iter().enumerate() {
+            if rest <= *days {
+                return (month, rest);
+            }
+            rest -= days;
+        }
+        (11, 31)
+    }
+
+    fn long(self) -> String {
+        let (month, day) = self.month_and_day();
+        format!("{day}. {} {YEAR}", MONTHS[month])
+    }
+
+    fn numeric(self) -> String {
+        let (month, day) = self.month_and_day();
+        format!("{day:02}.{:02}.{YEAR}", month + 1)
+    }
+
+    fn offset(self, days: i64) -> Day {
+        Day((i64::from(self.0) + days).clamp(1, 365) as u32)
+    }
+}
+
+/// Named values a letter's templates refer to as `{name}`; fixed per letter so that a
+/// letter mentions the same file number, amount and address throughout.
+#[derive(Debug, Default)]
+struct Facts {
+    slots: Vec<(&'static str, String)>,
+}
+
+impl Facts {
+    fn set(&mut self, key: &'static str, value: impl Into<String>) {
+        self.slots.push((key, value.into()));
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.slots
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Replaces every `{slot}` in `template`; unknown slots stay as they are (a unit test
+    /// makes sure no template uses one).
+    fn fill(&self, template: &str) -> String {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            match after.find('}') {
+                Some(end) => {
+                    let key = &after[..end];
+                    match self.get(key) {
+                        Some(value) => out.push_str(value),
+                        None => {
+                            out.push('{');
+                            out.push_str(key);
+                            out.push('}');
+                        }
+                    }
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.push_str(&rest[start..]);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SenderKind {
+    Person,
+    Company,
+    Either,
+}
+
+/// What a letter is about: the unit it goes to, its subject and the sentences that fit.
+struct Topic {
+    unit: &'static str,
+    subject: &'static str,
+    sender: SenderKind,
+    sentences: &'static [&'static str],
+    enclosures: &'static [&'static str],
+}
+
+const TOPICS: &[Topic] = &[
+    Topic {
+        unit: "10",
+        subject: "Bewerbung um die Stelle als Verwaltungsfachangestellte/r, Kennziffer {kennziffer}",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Mit großem Interesse habe ich Ihre Stellenausschreibung mit der Kennziffer {kennziffer} gelesen.",
+            "Derzeit bin ich in der Verwaltung eines mittelständischen Unternehmens in Salzgitter beschäftigt.",
+            "Meine Ausbildung im öffentlichen Dienst habe ich im Jahr 2019 erfolgreich abgeschlossen.",
+            "Zu meinen Stärken zählen eine sorgfältige Arbeitsweise, Teamfähigkeit und der sichere Umgang mit Fachverfahren.",
+            "Einen frühestmöglichen Eintrittstermin kann ich Ihnen für den {frist} zusagen.",
+            "Über die Einladung zu einem persönlichen Vorstellungsgespräch würde ich mich sehr freuen.",
+            "Lebenslauf, Zeugnisse und Beurteilungen finden Sie in der Anlage.",
+        ],
+        enclosures: &["Lebenslauf", "Zeugnisse", "Beurteilung vom {bezugsdatum}"],
+    },
+    Topic {
+        unit: "10",
+        subject: "Rückfrage zur Rechnung Nr. {rechnung} vom {bezugsdatum}",
+        sender: SenderKind::Company,
+        sentences: &[
+            "Mit der Rechnung Nr. {rechnung} haben Sie mir einen Betrag von {betrag} in Rechnung gestellt.",
+            "Die abgerechneten Leistungen kann ich anhand meiner Unterlagen leider nicht vollständig nachvollziehen.",
+            "Insbesondere die Position 3 der Rechnung ist aus meiner Sicht doppelt berechnet worden.",
+            "Ich bitte daher um eine korrigierte Rechnung beziehungsweise um eine nachvollziehbare Aufstellung der Einzelpositionen.",
+            "Bis zur Klärung werde ich lediglich den unstrittigen Anteil der Rechnung überweisen.",
+            "Der Auftrag wurde seinerzeit unter der Bestellnummer {az} erteilt.",
+        ],
+        enclosures: &["Kopie der Rechnung Nr. {rechnung}", "Auftragsbestätigung"],
+    },
+    Topic {
+        unit: "10",
+        subject: "Beschwerde über die Terminvergabe im Bürgerbüro",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Seit mehreren Wochen versuche ich vergeblich, über das Online-Portal einen Termin im Bürgerbüro zu vereinbaren.",
+            "Auch telefonisch war unter der angegebenen Rufnummer niemand zu erreichen.",
+            "Mein Personalausweis läuft am {frist} ab, sodass die Angelegenheit für mich dringlich ist.",
+            "Ich bitte Sie, mir kurzfristig einen Termin anzubieten oder eine andere Lösung aufzuzeigen.",
+            "Eine Stadt dieser Größe sollte aus meiner Sicht eine bessere Erreichbarkeit ihrer Dienststellen sicherstellen.",
+            "Besonders ältere Mitbürgerinnen und Mitbürger ohne Internetzugang sind von diesem Zustand betroffen.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "61",
+        subject: "Stellungnahme zum Entwurf des Bebauungsplans {bplan}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Im Rahmen der öffentlichen Auslegung des Bebauungsplans {bplan} nehme ich hiermit fristgerecht Stellung.",
+            "Als Eigentümer des angrenzenden Grundstücks {objekt} bin ich von der Planung unmittelbar betroffen.",
+            "Die vorgesehene Bebauung mit bis zu vier Vollgeschossen würde die Belichtung meines Gartens erheblich beeinträchtigen.",
+            "Zudem ist zu befürchten, dass der zusätzliche Verkehr die ohnehin schmale Anliegerstraße überlastet.",
+            "Ich rege an, die Baugrenzen im nördlichen Teil des Plangebiets um mindestens fünf Meter zurückzunehmen.",
+            "Ferner bitte ich zu prüfen, ob die vorhandenen Bäume entlang der Grundstücksgrenze erhalten werden können.",
+            "Bitte beziehen Sie meine Einwendungen in die Abwägung ein und informieren Sie mich über das Ergebnis.",
+        ],
+        enclosures: &["Lageplan mit Markierungen", "Fotos der Grundstücksgrenze"],
+    },
+    Topic {
+        unit: "61",
+        subject: "Antrag auf Auszug aus dem Liegenschaftskataster, {flurstueck}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Für die Vorbereitung eines Grundstücksverkaufs benötige ich einen aktuellen Auszug aus der Liegenschaftskarte.",
+            "Es handelt sich um das Grundstück {objekt}, eingetragen als {flurstueck}.",
+            "Zusätzlich bitte ich um Auskunft über den aktuellen Bodenrichtwert für dieses Gebiet.",
+            "Die anfallenden Gebühren können Sie mir gern in Rechnung stellen oder per Lastschrift einziehen.",
+            "Eine Vollmacht der Eigentümerin liegt diesem Schreiben bei.",
+            "Wenn möglich, senden Sie mir die Unterlagen bitte zusätzlich in digitaler Form zu.",
+        ],
+        enclosures: &["Vollmacht vom {bezugsdatum}"],
+    },
+    Topic {
+        unit: "60",
+        subject: "Bauantrag für den Neubau eines Einfamilienhauses, {objekt}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Hiermit reiche ich den Bauantrag für die Errichtung eines Einfamilienhauses mit Carport auf dem Grundstück {objekt} ein.",
+            "Die Bauvorlagen wurden von einem bauvorlageberechtigten Architekturbüro erstellt und unterschrieben.",
+            "Das Vorhaben hält die Festsetzungen des geltenden Bebauungsplans ein; Befreiungen werden nicht beantragt.",
+            "Der Lageplan, die Bauzeichnungen und die Baubeschreibung liegen in dreifacher Ausfertigung bei.",
+            "Die statischen Nachweise werden bis zum {frist} nachgereicht.",
+            "Ich bitte um Mitteilung, ob die Unterlagen vollständig sind oder ob noch Ergänzungen erforderlich sind.",
+            "Mit den Bauarbeiten soll nach Möglichkeit im kommenden Frühjahr begonnen werden.",
+        ],
+        enclosures: &["Bauvorlagen (dreifach)", "Lageplan", "Baubeschreibung"],
+    },
+    Topic {
+        unit: "60",
+        subject: "Bieterfrage zur Ausschreibung {vergabe}",
+        sender: SenderKind::Company,
+        sentences: &[
+            "Ich beabsichtige, mich mit meinem Unternehmen an der Ausschreibung {vergabe} zu beteiligen.",
+            "Die Ausschreibung betrifft die {massnahme}.",
+            "Beim Durchsehen der Vergabeunterlagen sind mir einige Unklarheiten im Leistungsverzeichnis aufgefallen.",
+            "In Position 2.14 ist die Menge mit 1.250 Quadratmetern angegeben, während die Pläne eine deutlich kleinere Fläche ausweisen.",
+            "Bitte teilen Sie mit, ob die Ausführungsfrist bis zum {frist} verbindlich ist oder ob eine Verlängerung möglich ist.",
+            "Ferner bitte ich um Klarstellung, ob Nebenangebote zugelassen sind.",
+            "Ich bitte darum, die Antwort allen Bietern gleichermaßen zur Verfügung zu stellen.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "50.4",
+        subject: "Meldung eines Hygienemangels in der {gaststaette}",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Am {bezugsdatum} habe ich in der {gaststaette} zu Mittag gegessen und dabei erhebliche hygienische Mängel festgestellt.",
+            "Im Gastraum und im Bereich der Toiletten war es deutlich verschmutzt, und es roch unangenehm.",
+            "Zudem habe ich beobachtet, dass rohe und gegarte Lebensmittel auf derselben Arbeitsfläche verarbeitet wurden.",
+            "Noch am selben Abend traten bei mir und meiner Begleitung Übelkeit und Magenbeschwerden auf.",
+            "Ich bitte Sie, den Betrieb zu überprüfen und die notwendigen Maßnahmen zu veranlassen.",
+            "Meine Kontaktdaten dürfen Sie gern verwenden, eine Weitergabe an den Betreiber wünsche ich jedoch nicht.",
+        ],
+        enclosures: &["Kassenbeleg vom {bezugsdatum}"],
+    },
+    Topic {
+        unit: "50.4",
+        subject: "Schimmelbefall in der Mietwohnung {objekt}",
+        sender: SenderKind::Person,
+        sentences: &[
+            "In meiner Mietwohnung {objekt} hat sich seit dem Herbst in mehreren Räumen Schimmel gebildet.",
+            "Besonders betroffen sind das Schlafzimmer und das Kinderzimmer, in denen die Außenwände großflächig befallen sind.",
+            "Die Hausverwaltung wurde bereits am {bezugsdatum} schriftlich informiert, hat aber bislang nicht reagiert.",
+            "Da in der Wohnung ein Kleinkind lebt, mache ich mir große Sorgen um mögliche gesundheitliche Folgen.",
+            "Ich bitte um eine Begehung der Wohnung durch das Gesundheitsamt und um eine fachliche Einschätzung.",
+            "Fotos des Befalls und die Korrespondenz mit dem Vermieter füge ich bei.",
+        ],
+        enclosures: &["Fotos (12 Stück)", "Schreiben an die Hausverwaltung vom {bezugsdatum}"],
+    },
+    Topic {
+        unit: "37",
+        subject: "Antrag auf Brandsicherheitswache für {veranstaltung}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Für {veranstaltung} am {frist} beantrage ich hiermit die Stellung einer Brandsicherheitswache.",
+            "Erwartet werden nach unserer Schätzung etwa 800 Besucherinnen und Besucher.",
+            "Auf dem Gelände sind ein Bühnenaufbau, mehrere Verkaufsstände sowie ein Grillbereich vorgesehen.",
+            "Die Feuerwehrzufahrt und die Aufstellflächen werden während der gesamten Veranstaltung freigehalten.",
+            "Bitte teilen Sie mir mit, welche Kosten für den Einsatz voraussichtlich entstehen.",
+            "Ein Lageplan mit den eingezeichneten Rettungswegen liegt diesem Schreiben bei.",
+        ],
+        enclosures: &["Lageplan mit Rettungswegen", "Ablaufplan der Veranstaltung"],
+    },
+    Topic {
+        unit: "37",
+        subject: "Widerspruch gegen den Kostenbescheid für den Feuerwehreinsatz vom {bezugsdatum}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Gegen Ihren Kostenbescheid vom {bezugsdatum}, Kassenzeichen {kz}, lege ich hiermit fristgerecht Widerspruch ein.",
+            "Der Einsatz wurde durch eine defekte Brandmeldeanlage ausgelöst, deren Wartung ordnungsgemäß durchgeführt worden war.",
+            "Ein Verschulden meinerseits liegt daher nicht vor.",
+            "Die geforderte Summe von {betrag} halte ich auch der Höhe nach für nicht angemessen.",
+            "Ich beantrage, die Vollziehung des Bescheids bis zur Entscheidung über den Widerspruch auszusetzen.",
+            "Das Wartungsprotokoll der Fachfirma füge ich in Kopie bei.",
+        ],
+        enclosures: &["Kopie des Kostenbescheids", "Wartungsprotokoll"],
+    },
+    Topic {
+        unit: "0140",
+        subject: "Rechnungsprüfung der Maßnahme {massnahme}",
+        sender: SenderKind::Company,
+        sentences: &[
+            "Wie mit Ihnen vereinbart, übersende ich Ihnen die Unterlagen zur Schlussrechnung für die {massnahme}.",
+            "Die Schlussrechnung schließt mit einem Betrag von {betrag} ab und liegt damit innerhalb des genehmigten Kostenrahmens.",
+            "Die Aufmaße wurden gemeinsam mit der Bauleitung geprüft und von beiden Seiten abgezeichnet.",
+            "Nachträge wurden nur in dem Umfang beauftragt, der für die Fertigstellung unbedingt erforderlich war.",
+            "Für die Prüfung der Belege stehe ich Ihnen gern auch vor Ort zur Verfügung.",
+            "Bitte teilen Sie mir mit, ob weitere Unterlagen, etwa die Bautagebücher, benötigt werden.",
+        ],
+        enclosures: &["Schlussrechnung", "Aufmaßblätter", "Nachtragsübersicht"],
+    },
+    Topic {
+        unit: "0140",
+        subject: "Stellungnahme zum Prüfbericht vom {bezugsdatum}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Zu den Feststellungen Ihres Prüfberichts vom {bezugsdatum} nehme ich wie folgt Stellung.",
+            "Die unter Ziffer 4 beanstandete freihändige Vergabe war aufgrund der besonderen Eilbedürftigkeit gerechtfertigt.",
+            "Die fehlenden Vergleichsangebote wurden inzwischen nachträglich eingeholt und zur Akte genommen.",
+            "Die Abweichung von {betrag} zwischen Auftragssumme und Abrechnung ist auf zusätzliche Leistungen zurückzuführen.",
+            "Künftig wird die Dokumentation der Vergabeentscheidungen nach einem einheitlichen Muster erfolgen.",
+            "Ich bitte darum, den Prüfbericht unter Berücksichtigung dieser Stellungnahme abzuschließen.",
+        ],
+        enclosures: &["Vergleichsangebote", "Vermerk zur Vergabeentscheidung"],
+    },
+    Topic {
+        unit: "06",
+        subject: "Widerspruch gegen den Gebührenbescheid vom {bezugsdatum}, Kassenzeichen {kz}",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Gegen den Gebührenbescheid vom {bezugsdatum} mit dem Kassenzeichen {kz} lege ich hiermit Widerspruch ein.",
+            "Der Bescheid setzt für das Grundstück {objekt} eine Niederschlagswassergebühr von {betrag} fest.",
+            "Die zugrunde gelegte versiegelte Fläche ist jedoch deutlich zu hoch angesetzt.",
+            "Ein Teil der Hoffläche wurde bereits im vergangenen Jahr entsiegelt und mit Rasengittersteinen versehen.",
+            "Ich bitte um Neuberechnung der Gebühr und um Erstattung des zu viel gezahlten Betrags.",
+            "Einen aktuellen Lageplan mit den Flächenangaben füge ich bei.",
+        ],
+        enclosures: &["Kopie des Gebührenbescheids", "Lageplan mit Flächenangaben"],
+    },
+    Topic {
+        unit: "06",
+        subject: "Antrag auf Änderung der Größe des Restabfallbehälters",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Für das Grundstück {objekt} beantrage ich die Umstellung von einem 240-Liter-Behälter auf einen 120-Liter-Behälter für Restabfall.",
+            "Seit dem Auszug meiner Kinder fällt im Haushalt deutlich weniger Abfall an.",
+            "Der Biobehälter und die Wertstofftonne sollen unverändert bleiben.",
+            "Bitte teilen Sie mir mit, ab wann die Änderung wirksam wird und wie sich die Gebühren ändern.",
+            "Die Abfallgebühren werden weiterhin per Lastschrift vom bekannten Konto eingezogen.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "06",
+        subject: "Meldung einer illegalen Abfallablagerung im Stadtteil {stadtteil}",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Seit dem {bezugsdatum} liegen am Rand des Feldwegs hinter dem Grundstück {objekt} mehrere Säcke mit Bauschutt und Sperrmüll.",
+            "Inzwischen wurden weitere Gegenstände, darunter alte Reifen und ein Kühlschrank, dort abgestellt.",
+            "Da sich in der Nähe ein Spielplatz befindet, halte ich eine schnelle Beseitigung für geboten.",
+            "Ich bitte Sie, die Ablagerung zu prüfen und für eine fachgerechte Entsorgung zu sorgen.",
+            "Wer den Abfall dort abgeladen hat, konnte ich leider nicht beobachten.",
+        ],
+        enclosures: &["Fotos der Ablagerung"],
+    },
+];
+
+/// First sentence after the salutation, hence lower case.
+const OPENERS: &[&str] = &[
+    "hiermit wende ich mich in der oben genannten Angelegenheit an Sie.",
+    "bezugnehmend auf Ihr Schreiben vom {bezugsdatum} möchte ich Ihnen Folgendes mitteilen.",
+    "vielen Dank für Ihr Schreiben vom {bezugsdatum} und die freundliche telefonische Auskunft.",
+    "in der oben genannten Angelegenheit übersende ich Ihnen heute die noch fehlenden Angaben.",
+    "nach unserem Telefonat am {bezugsdatum} fasse ich den Sachverhalt hiermit noch einmal schriftlich zusammen.",
+    "ich beziehe mich auf Ihr Aktenzeichen {az} und bitte um wohlwollende Prüfung meines Anliegens.",
+    "hiermit möchte ich Sie über einen Sachverhalt informieren, der aus meiner Sicht dringend geklärt werden muss.",
+    "leider muss ich mich erneut an Sie wenden, da meine Anfrage vom {bezugsdatum} bislang unbeantwortet geblieben ist.",
+];
+
+/// Sentences that fit any letter; they pad the middle paragraphs.
+const GENERAL_SENTENCES: &[&str] = &[
+    "Die erforderlichen Unterlagen habe ich diesem Schreiben in Kopie beigefügt.",
+    "Sollten Sie weitere Nachweise benötigen, reiche ich diese selbstverständlich umgehend nach.",
+    "Ich bitte Sie, mir den Eingang dieses Schreibens kurz schriftlich zu bestätigen.",
+    "Für eine Bearbeitung bis zum {frist} wäre ich Ihnen sehr dankbar.",
+    "Bitte geben Sie bei Rückfragen stets das Aktenzeichen {az} an, damit eine schnelle Zuordnung möglich ist.",
+    "Ich bin unter der Telefonnummer {telefon} werktags zwischen 8 und 16 Uhr gut erreichbar.",
+    "Alternativ können Sie mich auch per E-Mail unter {email} erreichen.",
+    "Aus meiner Sicht ist die bisherige Bearbeitung nicht nachvollziehbar, zumal alle Unterlagen fristgerecht eingereicht wurden.",
+    "Ich weise vorsorglich darauf hin, dass mir durch die Verzögerung bereits zusätzliche Kosten entstanden sind.",
+    "Die Angelegenheit ist für mich von großer Bedeutung, da weitere Planungen davon abhängen.",
+    "Ich gehe davon aus, dass sich der Sachverhalt im Rahmen eines kurzen Gesprächs klären lässt.",
+    "Gern stehe ich Ihnen für einen Ortstermin zur Verfügung; bitte schlagen Sie mir hierfür einen Termin vor.",
+    "Der Vorgang wurde bereits mit Schreiben vom {bezugsdatum} angekündigt.",
+    "Nach meinen Unterlagen ist die Zahlung über {betrag} am {bezugsdatum} vollständig erfolgt.",
+    "Sollte die Frist bis zum {frist} nicht zu halten sein, bitte ich um eine kurze Nachricht.",
+    "Die Nachbarn in der Umgebung des Grundstücks {objekt} unterstützen mein Anliegen ausdrücklich.",
+    "Sämtliche Angaben habe ich nach bestem Wissen und Gewissen gemacht.",
+    "Im Übrigen verweise ich auf meine bisherigen Ausführungen, die weiterhin gelten.",
+    "Bitte teilen Sie mir mit, ob für die weitere Bearbeitung Gebühren anfallen und in welcher Höhe.",
+    "Ich habe den Sachverhalt mit Fotos dokumentiert, die ich Ihnen auf Wunsch gern zur Verfügung stelle.",
+    "Es wäre hilfreich, wenn Sie mir eine zuständige Ansprechperson in Ihrem Hause nennen könnten.",
+    "Die Unterlagen wurden von mir vollständig geprüft und sind unterschrieben.",
+    "Eine Kopie dieses Schreibens habe ich zu meinen Unterlagen genommen.",
+    "Zur Vermeidung von Missverständnissen fasse ich die wesentlichen Punkte noch einmal kurz zusammen.",
+    "Die Rechtslage ist aus meiner Sicht eindeutig, wie auch die Rechtsprechung zu vergleichbaren Fällen zeigt.",
+    "Für die Zeit vom {frist} an bin ich zwei Wochen im Urlaub und daher nur eingeschränkt erreichbar.",
+    "Ich habe mich bereits im Vorfeld bei Ihrer Servicestelle über das Verfahren informiert.",
+    "Leider konnte mir dort keine verbindliche Auskunft gegeben werden.",
+    "Bitte berücksichtigen Sie bei Ihrer Entscheidung auch die besonderen Umstände des Einzelfalls.",
+    "Ich bin gern bereit, an einer einvernehmlichen Lösung mitzuwirken.",
+    "Sollte ein persönliches Gespräch sinnvoll sein, komme ich gern in Ihre Dienststelle.",
+    "Die Angaben in meinem Schreiben vom {bezugsdatum} waren leider unvollständig, wofür ich um Entschuldigung bitte.",
+    "Die fehlenden Seiten habe ich nun ergänzt und erneut unterschrieben.",
+    "Ich möchte ausdrücklich betonen, dass ich an einer zügigen Klärung interessiert bin.",
+    "Die bisherige Korrespondenz liegt Ihnen unter dem Aktenzeichen {az} vollständig vor.",
+    "Auf eine Nachfrage per E-Mail habe ich bislang keine Antwort erhalten.",
+    "Meine Bankverbindung für eine eventuelle Erstattung hat sich nicht geändert.",
+    "Bitte informieren Sie mich, falls sich die Zuständigkeit in Ihrem Hause geändert haben sollte.",
+    "Ich verstehe, dass Ihre Dienststelle derzeit stark ausgelastet ist.",
+    "Dennoch bitte ich um Verständnis dafür, dass ich auf eine baldige Antwort angewiesen bin.",
+    "Ein Zahlungsnachweis über {betrag} liegt diesem Schreiben ebenfalls bei.",
+    "Falls Ihnen einzelne Unterlagen nicht lesbar vorliegen, sende ich diese gern erneut zu.",
+    "Den Termin am {frist} kann ich aus beruflichen Gründen leider nicht wahrnehmen.",
+    "Ich schlage daher vor, einen neuen Termin in der darauffolgenden Woche zu vereinbaren.",
+    "Von einer Weitergabe meiner Daten an Dritte bitte ich abzusehen.",
+    "Hinsichtlich der Fristen verweise ich auf die Angaben in Ihrem Schreiben vom {bezugsdatum}.",
+    "Ich erlaube mir, in etwa zwei Wochen telefonisch nachzufragen.",
+];
+
+/// Sentences for the last paragraph before the closing formula.
+const CLOSERS: &[&str] = &[
+    "Für Rückfragen stehe ich Ihnen jederzeit gern zur Verfügung.",
+    "Vielen Dank im Voraus für Ihre Bemühungen.",
+    "Über eine kurze Rückmeldung bis zum {frist} würde ich mich freuen.",
+    "Ich bitte um eine schriftliche Antwort und danke Ihnen für Ihre Mühe.",
+    "Sollte ich bis zum {frist} nichts von Ihnen hören, werde ich mich erneut telefonisch melden.",
+    "Ich freue mich auf Ihre Antwort.",
+    "Bitte senden Sie Ihre Antwort an die oben genannte Anschrift.",
+    "Für Ihre Unterstützung bedanke ich mich bereits im Voraus.",
+];
+
+const FIRST_NAMES: &[&str] = &[
+    "Anna",
+    "Jürgen",
+    "Jörg",
+    "Björn",
+    "Sören",
+    "Käthe",
+    "Günther",
+    "Monika",
+    "Thomas",
+    "Sabine",
+    "Özlem",
+    "Frank",
+    "Petra",
+    "Klaus",
+    "Heike",
+    "Stefan",
+    "Birgit",
+    "Lukas",
+    "Lea",
+    "Mehmet",
+    "Katharina",
+    "Wolfgang",
+    "Renate",
+    "Dörte",
+    "Hans-Peter",
+    "Marie-Luise",
+    "Ingeborg",
+    "Matthias",
+    "Jana",
+    "Uwe",
+];
+
+const LAST_NAMES: &[&str] = &[
+    "Müller",
+    "Schröder",
+    "Köhler",
+    "Weiß",
+    "Groß",
+    "Krüger",
+    "Böhm",
+    "Schäfer",
+    "Jäger",
+    "Fuß",
+    "Meißner",
+    "Strauß",
+    "Günther",
+    "Hoffmann",
+    "Wagner",
+    "Becker",
+    "Schulze",
+    "Brückner",
+    "Lüdecke",
+    "Ölschläger",
+    "Bäumer",
+    "Kühn",
+    "Mertens",
+    "Nowak",
+    "Yildiz",
+    "Döring",
+    "Heßler",
+    "Wöhler",
+    "Rößler",
+    "Vogt",
+];
+
+const STREETS: &[&str] = &[
+    "Hagenmarkt",
+    "Bohlweg",
+    "Wilhelmstraße",
+    "Hamburger Straße",
+    "Wolfenbütteler Straße",
+    "Kastanienallee",
+    "Jasperallee",
+    "Güldenstraße",
+    "Kohlmarkt",
+    "Steinweg",
+    "Bültenweg",
+    "Husarenstraße",
+    "Altewiekring",
+    "Helmstedter Straße",
+    "Gliesmaroder Straße",
+    "Sophienstraße",
+    "Böcklerstraße",
+    "Mühlenpfordtstraße",
+    "Münchenstraße",
+    "Rühmer Weg",
+    "Grünewaldstraße",
+    "Am Schwarzen Berge",
+    "Frankfurter Straße",
+    "Kälberwiese",
+    "Thiedestraße",
+    "Lüneburger Straße",
+    "Querumer Straße",
+    "Madamenweg",
+];
+
+/// (postal code, town, dialling code); Braunschweig listed several times on purpose.
+const TOWNS: &[(&str, &str, &str)] = &[
+    ("38100", "Braunschweig", "0531"),
+    ("38102", "Braunschweig", "0531"),
+    ("38106", "Braunschweig", "0531"),
+    ("38114", "Braunschweig", "0531"),
+    ("38118", "Braunschweig", "0531"),
+    ("38122", "Braunschweig", "0531"),
+    ("38124", "Braunschweig", "0531"),
+    ("38300", "Wolfenbüttel", "05331"),
+    ("38226", "Salzgitter", "05341"),
+    ("31224", "Peine", "05171"),
+    ("38440", "Wolfsburg", "05361"),
+    ("38518", "Gifhorn", "05371"),
+];
+
+const DISTRICTS: &[&str] = &[
+    "Weststadt",
+    "Östliches Ringgebiet",
+    "Lehndorf",
+    "Gliesmarode",
+    "Querum",
+    "Riddagshausen",
+    "Rüningen",
+    "Stöckheim",
+    "Wenden",
+    "Veltenhof",
+    "Völkenrode",
+    "Heidberg",
+    "Melverode",
+    "Broitzem",
+];
+
+const COMPANY_PATTERNS: &[&str] = &[
+    "{last} Bau GmbH",
+    "Ingenieurbüro {last}",
+    "Architekturbüro {last} + Partner",
+    "Hausverwaltung {last} GmbH",
+    "{last} & Söhne Haustechnik KG",
+    "Elektro {last} e. K.",
+];
+
+const PLAN_NAMES: &[&str] = &[
+    "Feldstraße-Süd",
+    "Alter Bahnhof Ölper",
+    "Holzmoor-Nord",
+    "Stöckheim-Süd",
+    "Nördliches Ringgleis",
+    "Taubenstraße",
+    "Wendener Weg-Ost",
+];
+
+const PLAN_CODES: &[&str] = &["HA", "WE", "GL", "QU", "LE", "RÜ"];
+
+const EATERIES: &[&str] = &[
+    "Gaststätte „Zum Grünen Jäger“",
+    "Gaststätte „Löwenkrug“",
+    "Bäckerei Brückner am Steinweg",
+    "Pizzeria „Da Pino“",
+    "Eisdiele am Kohlmarkt",
+    "Kantine der Firma Schütte & Co.",
+];
+
+const EVENTS: &[&str] = &[
+    "das Straßenfest in der Güldenstraße",
+    "den Flohmarkt auf dem Schützenplatz",
+    "das Sommerfest des Kleingartenvereins Kreuzkamp",
+    "die Jubiläumsfeier des Sportvereins Rühme",
+];
+
+const MEASURES: &[&str] = &[
+    "Sanierung der Sporthalle Heidberg",
+    "Erweiterung der Kita Lammer Busch",
+    "Erneuerung der Fahrbahn in der Hamburger Straße",
+    "Umgestaltung des Schulhofs der Grundschule Lehndorf",
+];
+
+const CADASTRAL_DISTRICTS: &[&str] = &[
+    "Lehndorf",
+    "Querum",
+    "Riddagshausen",
+    "Gliesmarode",
+    "Melverode",
+    "Rüningen",
+    "Ölper",
+];
+
+const EMAIL_DOMAINS: &[&str] = &["web.de", "gmx.de", "t-online.de", "posteo.de"];
+
+/// Who writes the letter.
+#[derive(Debug, Clone)]
+struct Sender {
+    /// The person who signs.
+    signer: String,
+    company: Option<String>,
+    street: String,
+    postcode: &'static str,
+    town: &'static str,
+    phone: String,
+    email: String,
+}
+
+impl Sender {
+    /// Name shown in the return line and letterhead.
+    fn display_name(&self) -> &str {
+        self.company.as_deref().unwrap_or(&self.signer)
+    }
+
+    fn return_line(&self) -> String {
+        format!(
+            "{} · {} · {} {}",
+            self.display_name(),
+            self.street,
+            self.postcode,
+            self.town
+        )
+    }
+}
+
+fn random_person(rng: &mut Rng) -> (String, &'static str) {
+    let last = rng.pick(LAST_NAMES);
+    (format!("{} {last}", rng.pick(FIRST_NAMES)), last)
+}
+
+fn random_street(rng: &mut Rng) -> String {
+    let number = rng.between(1, 160);
+    let suffix = if rng.chance(0.12) { "a" } else { "" };
+    format!("{} {number}{suffix}", rng.pick(STREETS))
+}
+
+/// Mail addresses are ASCII: transliterate umlauts the German way.
+fn ascii_for_email(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.to_lowercase().chars() {
+        match c {
+            'ä' => out.push_str("ae"),
+            'ö' => out.push_str("oe"),
+            'ü' => out.push_str("ue"),
+            'ß' => out.push_str("ss"),
+            'a'..='z' | '0'..='9' | '.' | '-' => out.push(c),
+            ' ' => out.push('.'),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn random_sender(rng: &mut Rng, kind: SenderKind) -> Sender {
+    let company_wanted = match kind {
+        SenderKind::Person => false,
+        SenderKind::Company => true,
+        SenderKind::Either => rng.chance(0.3),
+    };
+    let (signer, last) = random_person(rng);
+    let (postcode, town, dialling) = rng.pick(TOWNS);
+    let company = company_wanted.then(|| rng.pick(COMPANY_PATTERNS).replace("{last}", last));
+    let phone = format!("{dialling} {}", rng.between(100_000, 9_999_999));
+    let email = match &company {
+        Some(_) => format!("info@{}-{}.de", ascii_for_email(last), rng.between(1, 99)),
+        None => format!("{}@{}", ascii_for_email(&signer), rng.pick(EMAIL_DOMAINS)),
+    };
+    Sender {
+        signer,
+        company,
+        street: random_street(rng),
+        postcode,
+        town,
+        phone,
+        email,
+    }
+}
+
+fn euro_amount(rng: &mut Rng) -> String {
+    let cents = u64::from(rng.between(1_500, 2_500_000));
+    let euros = cents / 100;
+    let mut grouped = String::new();
+    let digits = euros.to_string();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('.');
+        }
+        grouped.push(c);
+    }
+    let currency = if rng.chance(0.7) { "€" } else { "EUR" };
+    format!("{grouped},{:02} {currency}", cents % 100)
+}
+
+/// The facts a letter's templates draw on.
+fn random_facts(rng: &mut Rng, unit: &str, sender: &Sender, letter_day: Day) -> Facts {
+    let mut facts = Facts::default();
+    facts.set("datum", letter_day.long());
+    facts.set(
+        "bezugsdatum",
+        letter_day.offset(-i64::from(rng.between(3, 60))).long(),
+    );
+    facts.set(
+        "frist",
+        letter_day.offset(i64::from(rng.between(14, 45))).long(),
+    );
+    facts.set(
+        "az",
+        format!(
+            "{unit}.{}-{}/{YEAR}",
+            rng.between(1, 9),
+            rng.between(10, 999)
+        ),
+    );
+    facts.set(
+        "kz",
+        format!(
+            "5.{:04}.{:06}.{}",
+            rng.between(0, 9999),
+            rng.between(0, 999_999),
+            rng.between(0, 9)
+        ),
+    );
+    facts.set("betrag", euro_amount(rng));
+    facts.set("objekt", random_street(rng));
+    facts.set(
+        "flurstueck",
+        format!(
+            "Gemarkung {}, Flur {}, Flurstück {}/{}",
+            rng.pick(CADASTRAL_DISTRICTS),
+            rng.between(1, 12),
+            rng.between(1, 300),
+            rng.between(1, 9)
+        ),
+    );
+    facts.set(
+        "bplan",
+        format!(
+            "„{}“ ({} {})",
+            rng.pick(PLAN_NAMES),
+            rng.pick(PLAN_CODES),
+            rng.between(20, 160)
+        ),
+    );
+    facts.set(
+        "rechnung",
+        format!("RE-{YEAR}-{:05}", rng.between(1, 99_999)),
+    );
+    facts.set("vergabe", format!("{YEAR}-V-{:04}", rng.between(1, 9999)));
+    facts.set("kennziffer", format!("{}/{YEAR}", rng.between(10, 199)));
+    facts.set("massnahme", rng.pick(MEASURES));
+    facts.set("gaststaette", rng.pick(EATERIES));
+    facts.set("veranstaltung", rng.pick(EVENTS));
+    facts.set("stadtteil", rng.pick(DISTRICTS));
+    facts.set("telefon", sender.phone.clone());
+    facts.set("email", sender.email.clone());
+    facts
+}
+
+/// Hands out sentences in shuffled order without repeats until the pool is used up.
+struct Deck {
+    items: Vec<&'static str>,
+    next: usize,
+}
+
+impl Deck {
+    fn new(items: &[&'static str], rng: &mut Rng) -> Self {
+        let mut items = items.to_vec();
+        rng.shuffle(&mut items);
+        Deck { items, next: 0 }
+    }
+
+    /// The next unused item, if any is left.
+    fn take(&mut self) -> Option<&'static str> {
+        let item = self.items.get(self.next).copied();
+        if item.is_some() {
+            self.next += 1;
+        }
+        item
+    }
+
+    fn reshuffle(&mut self, rng: &mut Rng) {
+        rng.shuffle(&mut self.items);
+        self.next = 0;
+    }
+
+    /// The next item, starting over in a new order once all were used.
+    fn draw(&mut self, rng: &mut Rng) -> &'static str {
+        if self.next >= self.items.len() {
+            self.reshuffle(rng);
+        }
+        self.take().unwrap_or_default()
+    }
+}
+
+/// A body sentence: topic and general sentences mixed, and none repeated before both
+/// pools are used up (only long three-page letters get that far).
+fn body_sentence(rng: &mut Rng, topic: &mut Deck, general: &mut Deck) -> &'static str {
+    let (preferred, other) = if rng.chance(0.55) {
+        (topic, general)
+    } else {
+        (general, topic)
+    };
+    if let Some(sentence) = preferred.take().or_else(|| other.take()) {
+        return sentence;
+    }
+    other.reshuffle(rng);
+    preferred.draw(rng)
+}
+
+// ---------------------------------------------------------------------------------------
+// Composing and laying out a letter
+// ---------------------------------------------------------------------------------------
+
+/// A letter laid out into pages, before scanning.
+struct Letter {
+    unit_code: &'static str,
+    unit_name: &'static str,
+    subject: String,
+    family: usize,
+    pages: Vec<PageLayout>,
+}
+
+/// Layout choices that vary from letter to letter.
+struct LetterStyle {
+    body: Style,
+    small: Style,
+    line_spacing: f32,
+    letterhead: Letterhead,
+    subject_label: bool,
+    subject_bold: bool,
+    date_right: bool,
+    numbering: PageNumbering,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Letterhead {
+    None,
+    Left,
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageNumbering {
+    /// "Seite 2 von 3" at the top of pages 2+.
+    HeaderOf,
+    /// "- 2 -" centred at the top of pages 2+.
+    HeaderDash,
+    /// "Seite 1 von 3" at the bottom right of every page.
+    Footer,
+}
+
+fn random_style(rng: &mut Rng) -> LetterStyle {
+    let body_pt = rng.pick(&[11.0, 11.5, 12.0]);
+    LetterStyle {
+        body: Style::regular(body_pt),
+        small: Style::regular(8.0),
+        line_spacing: rng.pick(&[1.2, 1.3, 1.4, 1.5]),
+        letterhead: rng.pick(&[Letterhead::None, Letterhead::Left, Letterhead::Right]),
+        subject_label: rng.chance(0.6),
+        subject_bold: rng.chance(0.7),
+        date_right: rng.chance(0.7),
+        numbering: rng.pick(&[
+            PageNumbering::HeaderOf,
+            PageNumbering::HeaderDash,
+            PageNumbering::Footer,
+        ]),
+    }
+}
+
+/// Everything needed to build the blocks of one letter.
+struct Draft<'a> {
+    ts: Typesetter<'a>,
+    style: LetterStyle,
+    sender: Sender,
+    facts: Facts,
+    topic: &'static Topic,
+    unit_name: &'static str,
+    /// Person the letter is marked for ("z. Hd."), also greeted by name.
+    contact: Option<Contact>,
+    /// Address the city by its PO box instead of the town hall.
+    po_box: bool,
+    letter_day: Day,
+    subject: String,
+}
+
+struct Contact {
+    female: bool,
+    last_name: &'static str,
+}
+
+impl Draft<'_> {
+    fn line_height(&self, style: Style) -> f32 {
+        pt_to_px(style.pt) * self.style.line_spacing
+    }
+
+    fn flow_line(&self, text: String, style: Style, align: Align, gap_lines: f32) -> FlowLine {
+        FlowLine {
+            gap_before: gap_lines * self.line_height(self.style.body),
+            height: self.line_height(style),
+            text,
+            style,
+            align,
+        }
+    }
+
+    /// Wrapped paragraph as one splittable block.
+    fn paragraph(&self, text: &str, gap_lines: f32) -> FlowBlock {
+        let width = mm(RIGHT_MM - LEFT_MM);
+        let lines = self
+            .ts
+            .wrap(self.style.body, text, width)
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let gap = if i == 0 { gap_lines } else { 0.0 };
+                self.flow_line(line, self.style.body, Align::Left, gap)
+            })
+            .collect();
+        FlowBlock {
+            lines,
+            keep_together: false,
+        }
+    }
+
+    fn date_text(&self, rng: &mut Rng) -> String {
+        let town = self.sender.town;
+        match rng.below(4) {
+            0 => format!("{town}, den {}", self.letter_day.long()),
+            1 => format!("{town}, {}", self.letter_day.numeric()),
+            2 => self.letter_day.long(),
+            _ => format!("{town}, {}", self.letter_day.long()),
+        }
+    }
+
+    /// Date, references, subject and salutation.
+    fn opening_blocks(&self, rng: &mut Rng) -> Vec<FlowBlock> {
+        let body = self.style.body;
+        let align = if self.style.date_right {
+            Align::Right
+        } else {
+            Align::Left
+        };
+        let mut blocks = vec![FlowBlock {
+            lines: vec![self.flow_line(self.date_text(rng), body, align, 0.0)],
+            keep_together: true,
+        }];
+
+        let mut references = Vec::new();
+        if rng.chance(0.5) {
+            references.push(format!("Ihr Zeichen: {}", self.facts.fill("{az}")));
+        }
+        if rng.chance(0.25) {
+            references.push(format!(
+                "Ihr Schreiben vom {}",
+                self.facts.fill("{bezugsdatum}")
+            ));
+        }
+        if !references.is_empty() {
+            let lines = references
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| self.flow_line(r, body, Align::Left, if i == 0 { 1.0 } else { 0.0 }))
+                .collect();
+            blocks.push(FlowBlock {
+                lines,
+                keep_together: true,
+            });
+        }
+
+        let subject_style = if self.style.subject_bold {
+            Style::bold(body.pt)
+        } else {
+            body
+        };
+        let subject_text = if self.style.subject_label {
+            format!("Betreff: {}", self.subject)
+        } else {
+            self.subject.clone()
+        };
+        let width = mm(RIGHT_MM - LEFT_MM);
+        let lines = self
+            .ts
+            .wrap(subject_style, &subject_text, width)
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                self.flow_line(
+                    l,
+                    subject_style,
+                    Align::Left,
+                    if i == 0 { 2.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        blocks.push(FlowBlock {
+            lines,
+            keep_together: true,
+        });
+
+        let salutation = match &self.contact {
+            Some(Contact {
+                female: true,
+                last_name,
+            }) => format!("Sehr geehrte Frau {last_name},"),
+            Some(Contact {
+                female: false,
+                last_name,
+            }) => format!("Sehr geehrter Herr {last_name},"),
+            None => "Sehr geehrte Damen und Herren,".to_string(),
+        };
+        blocks.push(FlowBlock {
+            lines: vec![self.flow_line(salutation, body, Align::Left, 1.5)],
+            keep_together: true,
+        });
+        blocks
+    }
+
+    /// Closing formula, signer and enclosures.
+    fn closing_blocks(&self, rng: &mut Rng) -> Vec<FlowBlock> {
+        let body = self.style.body;
+        let signature_gap = mm(rng.uniform(12.0, 18.0) as f32) / self.line_height(body);
+        let mut lines = vec![
+            self.flow_line(
+                "Mit freundlichen Grüßen".to_string(),
+                body,
+                Align::Left,
+                1.0,
+            ),
+            self.flow_line(self.sender.signer.clone(), body, Align::Left, signature_gap),
+        ];
+        if let Some(company) = &self.sender.company {
+            lines.push(self.flow_line(company.clone(), body, Align::Left, 0.0));
+        }
+        let mut blocks = vec![FlowBlock {
+            lines,
+            keep_together: true,
+        }];
+
+        let enclosures = self.topic.enclosures;
+        if !enclosures.is_empty() && rng.chance(0.7) {
+            let count = 1 + rng.below(enclosures.len());
+            let heading = if count == 1 { "Anlage" } else { "Anlagen" };
+            let mut lines = vec![self.flow_line(heading.to_string(), body, Align::Left, 1.5)];
+            for item in &enclosures[..count] {
+                lines.push(self.flow_line(
+                    format!("- {}", self.facts.fill(item)),
+                    body,
+                    Align::Left,
+                    0.0,
+                ));
+            }
+            blocks.push(FlowBlock {
+                lines,
+                keep_together: true,
+            });
+        }
+        blocks
+    }
+
+    /// Lines above the flow on page 1: letterhead, return line, address field.
+    fn head_lines(&self) -> Vec<PlacedLine> {
+        let mut lines = Vec::new();
+        let sender = &self.sender;
+        let contact_line = format!("Telefon {} · {}", sender.phone, sender.email);
+        let address_line = format!("{} · {} {}", sender.street, sender.postcode, sender.town);
+        let mut y = mm(14.0);
+        let mut place = |text: String, style: Style, align: Align, height: f32| {
+            lines.push(PlacedLine {
+                x: self.ts.x_for(style, &text, align),
+                y,
+                text,
+                style,
+            });
+            y += height;
+        };
+        match self.style.letterhead {
+            Letterhead::None => {}
+            Letterhead::Left | Letterhead::Right => {
+                let align = if self.style.letterhead == Letterhead::Left {
+                    Align::Left
+                } else {
+                    Align::Right
+                };
+                let name_style = Style::bold(if sender.company.is_some() { 16.0 } else { 13.0 });
+                let info = Style::regular(9.0);
+                place(
+                    sender.display_name().to_string(),
+                    name_style,
+                    align,
+                    pt_to_px(name_style.pt) * 1.4,
+                );
+                place(address_line, info, align, pt_to_px(info.pt) * 1.3);
+                place(contact_line, info, align, 0.0);
+            }
+        }
+
+        lines.push(PlacedLine {
+            text: sender.return_line(),
+            x: mm(LEFT_MM),
+            y: mm(RETURN_LINE_MM),
+            style: self.style.small,
+        });
+        let address_style = Style::regular(self.style.body.pt.min(11.0));
+        let step = pt_to_px(address_style.pt) * 1.2;
+        let mut y = mm(ADDRESS_TOP_MM);
+        for text in self.address_lines(address_style) {
+            lines.push(PlacedLine {
+                text,
+                x: mm(LEFT_MM),
+                y,
+                style: address_style,
+            });
+            y += step;
+        }
+        lines
+    }
+
+    fn address_lines(&self, style: Style) -> Vec<String> {
+        let mut lines = vec!["Stadt Braunschweig".to_string()];
+        lines.extend(self.ts.wrap(style, self.unit_name, mm(ADDRESS_WIDTH_MM)));
+        if let Some(contact) = &self.contact {
+            let title = if contact.female { "Frau" } else { "Herrn" };
+            lines.push(format!("z. Hd. {title} {}", contact.last_name));
+        }
+        if self.po_box {
+            lines.push("Postfach 33 09".to_string());
+            lines.push("38023 Braunschweig".to_string());
+        } else {
+            lines.push("Platz der Deutschen Einheit 1".to_string());
+            lines.push("38100 Braunschweig".to_string());
+        }
+        lines
+    }
+
+    /// Company footer on page 1: registration and bank details.
+    fn footer_lines(&self, rng: &mut Rng) -> Vec<String> {
+        if self.sender.company.is_none() {
+            return Vec::new();
+        }
+        vec![
+            format!(
+                "Inhaber: {} · Amtsgericht Braunschweig HRB {}",
+                self.sender.signer,
+                rng.between(1000, 99_999)
+            ),
+            format!(
+                "Braunschweigische Landessparkasse · IBAN DE{:02} 2505 0000 {:04} {:04} {:02} · BIC NOLADE2HXXX",
+                rng.between(10, 99),
+                rng.between(0, 9999),
+                rng.between(0, 9999),
+                rng.between(0, 99)
+            ),
+        ]
+    }
+}
+
+fn compose_letter(rng: &mut Rng, fonts: &[FontFamily], sheets: usize) -> Result<Letter> {
+    let family = rng.below(fonts.len());
+    let (unit_code, unit_name) = rng.pick(UNITS);
+    let topics: Vec<&'static Topic> = TOPICS.iter().filter(|t| t.unit == unit_code).collect();
+    let topic = rng.pick(&topics);
+    let sender = random_sender(rng, topic.sender);
+    let letter_day = Day(rng.between(8, 330));
+    let facts = random_facts(rng, unit_code, &sender, letter_day);
+    let contact = rng.chance(0.3).then(|| Contact {
+        female: rng.chance(0.5),
+        last_name: rng.pick(LAST_NAMES),
+    });
+    let draft = Draft {
+        ts: Typesetter {
+            family: fonts
+                .get(family)
+                .ok_or_else(|| anyhow!("no font family {family}"))?,
+        },
+        style: random_style(rng),
+        subject: facts.fill(topic.subject),
+        sender,
+        facts,
+        topic,
+        unit_name,
+        contact,
+        po_box: rng.chance(0.3),
+        letter_day,
+    };
+    let pages = lay_out_letter(&draft, sheets, rng);
+    Ok(Letter {
+        unit_code,
+        unit_name,
+        subject: draft.subject,
+        family,
+        pages,
+    })
+}
+
+/// Writes paragraphs until the letter fills its target number of sheets to a random
+/// depth, then places everything on pages.
+fn lay_out_letter(draft: &Draft, target: usize, rng: &mut Rng) -> Vec<PageLayout> {
+    let wanted_fill = rng.uniform(0.25, 0.8) as f32;
+    let opening = draft.opening_blocks(rng);
+    let closing = draft.closing_blocks(rng);
+    let mut topic_deck = Deck::new(draft.topic.sentences, rng);
+    let mut general_deck = Deck::new(GENERAL_SENTENCES, rng);
+
+    let first_paragraph = {
+        let opener = rng.pick(OPENERS);
+        let mut text = draft.facts.fill(opener);
+        for _ in 0..rng.between(1, 2) {
+            text.push(' ');
+            text.push_str(&draft.facts.fill(topic_deck.draw(rng)));
+        }
+        draft.paragraph(&text, 1.0)
+    };
+    let last_paragraph = {
+        let mut closers = Deck::new(CLOSERS, rng);
+        let count = rng.between(1, 2);
+        let text: Vec<String> = (0..count)
+            .map(|_| draft.facts.fill(closers.draw(rng)))
+            .collect();
+        draft.paragraph(&text.join(" "), 1.0)
+    };
+    let paragraph_gap = rng.pick(&[0.6, 0.8, 1.0]);
+
+    let first_top = mm(FIRST_FLOW_TOP_MM);
+    let next_top = mm(NEXT_FLOW_TOP_MM);
+    let assemble = |middle: &[FlowBlock]| -> Vec<FlowBlock> {
+        let mut blocks = opening.clone();
+        blocks.push(first_paragraph.clone());
+        blocks.extend(middle.iter().cloned());
+        blocks.push(last_paragraph.clone());
+        blocks.extend(closing.iter().cloned());
+        blocks
+    };
+
+    let mut middle: Vec<FlowBlock> = Vec::new();
+    // A cap keeps a pathological layout from looping; 3 full pages need ~25 paragraphs.
+    for _ in 0..40 {
+        let pages = paginate(&assemble(&middle), &draft.ts, first_top, next_top);
+        if pages.len() > target {
+            middle.pop();
+            break;
+        }
+        if pages.len() == target && page_fill(&pages, first_top, next_top) >= wanted_fill {
+            break;
+        }
+        middle.push(middle_paragraph(
+            draft,
+            rng,
+            &mut topic_deck,
+            &mut general_deck,
+            paragraph_gap,
+        ));
+    }
+    let flow_pages = paginate(&assemble(&middle), &draft.ts, first_top, next_top);
+    finish_pages(draft, rng, flow_pages)
+}
+
+/// How far down the last page the flow reaches, 0..1.
+fn page_fill(pages: &[Vec<PlacedLine>], first_top: f32, next_top: f32) -> f32 {
+    let top = if pages.len() == 1 {
+        first_top
+    } else {
+        next_top
+    };
+    let bottom = pages
+        .last()
+        .and_then(|p| p.last())
+        .map_or(top, |line| line.y);
+    (bottom - top) / (mm(BODY_BOTTOM_MM) - top)
+}
+
+fn middle_paragraph(
+    draft: &Draft,
+    rng: &mut Rng,
+    topic_deck: &mut Deck,
+    general_deck: &mut Deck,
+    gap: f32,
+) -> FlowBlock {
+    let count = rng.between(2, 4);
+    let sentences: Vec<String> = (0..count)
+        .map(|_| {
+            draft
+                .facts
+                .fill(body_sentence(rng, topic_deck, general_deck))
+        })
+        .collect();
+    draft.paragraph(&sentences.join(" "), gap)
+}
+
+/// Adds the head to page 1 and page numbers and footers to all pages.
+fn finish_pages(draft: &Draft, rng: &mut Rng, flow_pages: Vec<Vec<PlacedLine>>) -> Vec<PageLayout> {
+    let total = flow_pages.len();
+    let footer = draft.footer_lines(rng);
+    let small = draft.style.small;
+    let numbering_style = Style::regular(draft.style.body.pt.min(10.0));
+    flow_pages
+        .into_iter()
+        .enumerate()
+        .map(|(index, flow)| {
+            let number = index + 1;
+            let mut lines = Vec::new();
+            if index == 0 {
+                lines.extend(draft.head_lines());
+            } else {
+                let (text, align) = match draft.style.numbering {
+                    PageNumbering::HeaderDash => (format!("- {number} -"), Align::Center),
+                    _ => (format!("Seite {number} von {total}"), Align::Right),
+                };
+                if draft.style.numbering != PageNumbering::Footer {
+                    lines.push(PlacedLine {
+                        x: draft.ts.x_for(numbering_style, &text, align),
+                        y: mm(14.0),
+                        text,
+                        style: numbering_style,
+                    });
+                }
+            }
+            lines.extend(flow);
+            if total > 1 && draft.style.numbering == PageNumbering::Footer {
+                let text = format!("Seite {number} von {total}");
+                lines.push(PlacedLine {
+                    x: draft.ts.x_for(numbering_style, &text, Align::Right),
+                    y: mm(275.0),
+                    text,
+                    style: numbering_style,
+                });
+            }
+            if index == 0 {
+                let mut y = mm(282.0);
+                for text in &footer {
+                    lines.push(PlacedLine {
+                        x: draft.ts.x_for(small, text, Align::Center),
+                        y,
+                        text: text.clone(),
+                        style: small,
+                    });
+                    y += pt_to_px(small.pt) * 1.3;
+                }
+            }
+            PageLayout { lines }
+        })
+        .collect()
+}
+
+fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
+    let mut image = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
+    for line in &page.lines {
+        draw_line(&mut image, line, ts);
+    }
+    image
+}
+
+/// Draws black anti-aliased text on `image`, glyph by glyph with the same advances and
+/// kerning that [`Typesetter::width`] measures (imageproc's text drawing is not enabled in
+/// this build, and this keeps measuring and drawing in one place).
+fn draw_line(image: &mut GrayImage, line: &PlacedLine, ts: &Typesetter) {
+    let font = ts.font(line.style);
+    let scale = ts.scale(line.style);
+    let scaled = font.as_scaled(scale);
+    let baseline = line.y + scaled.ascent();
+    let (w, h) = (i64::from(image.width()), i64::from(image.height()));
+    let mut caret = line.x;
+    let mut previous = None;
+    for c in line.text.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(previous) = previous {
+            caret += scaled.kern(previous, id);
+        }
+        previous = Some(id);
+        let glyph = id.with_scale_and_position(scale, ab_glyph::point(caret, baseline));
+        caret += scaled.h_advance(id);
+        let Some(outlined) = font.outline_glyph(glyph) else {
+            continue; // blanks have no outline
+        };
+        let bounds = outlined.px_bounds();
+        outlined.draw(|gx, gy, coverage| {
+            let x = bounds.min.x as i64 + i64::from(gx);
+            let y = bounds.min.y as i64 + i64::from(gy);
+            if (0..w).contains(&x) && (0..h).contains(&y) {
+                let pixel = image.get_pixel_mut(x as u32, y as u32);
+                // Multiply so that overlapping glyph edges darken like real toner.
+                let value = f32::from(pixel.0[0]) * (1.0 - coverage.clamp(0.0, 1.0));
+                pixel.0[0] = value.round() as u8;
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Batch planning: formats, duplex, orientation
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrayTiffCompression {
+    Deflate,
+    Lzw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    JpegGray {
+        quality: u8,
+    },
+    JpegRgb {
+        quality: u8,
+    },
+    PngGray,
+    TiffGray {
+        compression: GrayTiffCompression,
+        predictor: bool,
+    },
+    TiffG4,
+}
+
+impl FileFormat {
+    fn is_lossless_gray(self) -> bool {
+        matches!(self, FileFormat::PngGray | FileFormat::TiffGray { .. })
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            FileFormat::JpegGray { .. } | FileFormat::JpegRgb { .. } => "jpg",
+            FileFormat::PngGray => "png",
+            FileFormat::TiffGray { .. } | FileFormat::TiffG4 => "tif",
+        }
+    }
+}
+
+/// How one letter is scanned.
+struct ScanPlan {
+    format: FileFormat,
+    duplex: bool,
+    upside_down: Vec<bool>,
+}
+
+/// Chooses formats and scan conditions, keeping big lossless formats rare and making sure
+/// even a small batch shows every case (PNG, RGB JPEG, gray TIFF, duplex, upside down).
+#[derive(Default)]
+struct BatchPlanner {
+    letters: usize,
+    long_letters: usize,
+    letter_pages: usize,
+    png: usize,
+    rgb: usize,
+    gray_tiff: usize,
+    duplex: usize,
+    upside_down: usize,
+}
+
+impl BatchPlanner {
+    /// Target sheets of the next letter: about 55 % one, 30 % two, 15 % three. Long letters
+    /// are capped at one in four so a small batch is not all three-pagers by chance.
+    fn sheets(&mut self, rng: &mut Rng) -> usize {
+        let r = rng.unit();
+        let sheets = if r < 0.55 {
+            1
+        } else if r < 0.85 {
+            2
+        } else {
+            3
+        };
+        if sheets == 3 && self.long_letters * 4 > self.letters {
+            return 1;
+        }
+        self.long_letters += usize::from(sheets == 3);
+        sheets
+    }
+
+    fn plan(&mut self, rng: &mut Rng, sheets: usize) -> ScanPlan {
+        let duplex_p = if sheets > 1 { 0.35 } else { 0.2 };
+        let duplex = rng.chance(duplex_p) || (self.duplex == 0 && self.letters >= 3);
+        let frames = if duplex { sheets * 2 } else { sheets };
+        let format = if sheets > 1 || duplex {
+            self.tiff_format(rng, frames)
+        } else {
+            self.single_page_format(rng)
+        };
+        let upside_down = (0..sheets)
+            .map(|_| {
+                let flip =
+                    rng.chance(1.0 / 6.0) || (self.upside_down == 0 && self.letter_pages >= 5);
+                self.letter_pages += 1;
+                self.upside_down += usize::from(flip);
+                flip
+            })
+            .collect();
+        self.letters += 1;
+        self.duplex += usize::from(duplex);
+        ScanPlan {
+            format,
+            duplex,
+            upside_down,
+        }
+    }
+
+    fn tiff_format(&mut self, rng: &mut Rng, frames: usize) -> FileFormat {
+        // Noisy gray pages compress badly: allow few and only short ones.
+        let gray = frames <= 2
+            && ((self.gray_tiff == 0 && self.letters >= 1)
+                || (self.gray_tiff * 12 <= self.letters && rng.chance(0.1)));
+        if gray {
+            self.gray_tiff += 1;
+            let compression = if rng.chance(0.5) {
+                GrayTiffCompression::Deflate
+            } else {
+                GrayTiffCompression::Lzw
+            };
+            FileFormat::TiffGray {
+                compression,
+                predictor: rng.chance(0.5),
+            }
+        } else {
+            FileFormat::TiffG4
+        }
+    }
+
+    fn single_page_format(&mut self, rng: &mut Rng) -> FileFormat {
+        let quality = rng.between(55, 85) as u8;
+        if (self.png == 0 && self.letters >= 2)
+            || (self.png * 12 <= self.letters && rng.chance(0.08))
+        {
+            self.png += 1;
+            FileFormat::PngGray
+        } else if (self.rgb == 0 && self.letters >= 4) || rng.chance(0.1) {
+            self.rgb += 1;
+            FileFormat::JpegRgb { quality }
+        } else {
+            FileFormat::JpegGray { quality }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scanning: skew, rotation, paper, ink, speckles, blur, noise, bleed-through
+// ---------------------------------------------------------------------------------------
+
+/// One frame as it will be written, with its truth.
+struct ScannedPage {
+    image: GrayImage,
+    kind: PageKind,
+    text: String,
+    skew_deg: f64,
+    rotation: u32,
+}
+
+/// Paper and scanner properties of one scanned side.
+struct ScanLook {
+    /// Paper gray in the page centre.
+    paper: f32,
+    /// Brightness change from left to right and top to bottom edge.
+    tilt_x: f32,
+    tilt_y: f32,
+    /// How much darker the corners are than the centre.
+    vignette: f32,
+    ink: f32,
+    noise_sigma: f32,
+    /// 0 = no blur.
+    blur_sigma: f32,
+    speckles: usize,
+    /// The scanner's background cleanup: flat paper, noise only where there is ink. Used
+    /// for lossless files, whose size noise on bare paper would multiply by ten (and a
+    /// noise-free gradient would show 1-level banding rings, which no scanner produces).
+    clean_background: bool,
+}
+
+fn random_look(rng: &mut Rng, clean_background: bool) -> ScanLook {
+    let unevenness = if clean_background { 0.0 } else { 1.0 };
+    ScanLook {
+        paper: rng.uniform(225.0, 250.0) as f32,
+        tilt_x: unevenness * rng.uniform(-6.0, 6.0) as f32,
+        tilt_y: unevenness * rng.uniform(-6.0, 6.0) as f32,
+        vignette: unevenness * rng.uniform(0.0, 10.0) as f32,
+        ink: rng.uniform(20.0, 60.0) as f32,
+        noise_sigma: rng.uniform(3.0, 6.0) as f32,
+        blur_sigma: if rng.chance(0.4) {
+            rng.uniform(0.5, 0.9) as f32
+        } else {
+            0.0
+        },
+        speckles: 30 + rng.below(270),
+        clean_background,
+    }
+}
+
+/// Most pages are skewed up to ±4°, some lie almost straight. Rounded to 0.01° so the
+/// truth shows exactly the angle that was applied.
+fn random_skew(rng: &mut Rng) -> f64 {
+    let skew = if rng.chance(0.15) {
+        rng.uniform(-0.3, 0.3)
+    } else {
+        rng.uniform(-4.0, 4.0)
+    };
+    (skew * 100.0).round() / 100.0
+}
+
+fn scan_letter(
+    letter: &Letter,
+    fonts: &[FontFamily],
+    plan: &ScanPlan,
+    rng: &mut Rng,
+) -> Vec<ScannedPage> {
+    let ts = Typesetter {
+        family: &fonts[letter.family.min(fonts.len() - 1)],
+    };
+    let clean_background = plan.format.is_lossless_gray();
+    let mut scans = Vec::new();
+    for (index, page) in letter.pages.iter().enumerate() {
+        let skew_deg = random_skew(rng);
+        let upside_down = plan.upside_down.get(index).copied().unwrap_or(false);
+        let clean = render_page(page, &ts);
+        let (image, coverage) = scan_front(
+            &clean,
+            skew_deg,
+            upside_down,
+            &random_look(rng, clean_background),
+            rng,
+        );
+        scans.push(ScannedPage {
+            image,
+            kind: PageKind::Letter,
+            text: page.text(),
+            skew_deg,
+            rotation: if upside_down { 180 } else { 0 },
+        });
+        if plan.duplex {
+            scans.push(ScannedPage {
+                image: scan_blank_back(&coverage, clean_background, rng),
+                kind: PageKind::BlankBack,
+                text: String::new(),
+                skew_deg: 0.0,
+                rotation: 0,
+            });
+        }
+    }
+    scans
+}
+
+/// Rotates the page content by `skew_deg`, positive = counter-clockwise as seen on the
+/// image. imageproc turns clockwise for positive angles (its y axis points down), hence
+/// the minus sign; `skew_sign_is_counter_clockwise` checks it.
+fn skew_content(image: &GrayImage, skew_deg: f64) -> GrayImage {
+    if skew_deg == 0.0 {
+        return image.clone();
+    }
+    rotate_about_center(
+        image,
+        -(skew_deg.to_radians() as f32),
+        Interpolation::Bilinear,
+        Border::Constant(Luma([255])),
+    )
+}
+
+/// Scans a printed page. Returns the final image and the ink coverage as it lies on the
+/// scanner (skewed, maybe turned), which the back of the sheet shows through.
+fn scan_front(
+    clean: &GrayImage,
+    skew_deg: f64,
+    upside_down: bool,
+    look: &ScanLook,
+    rng: &mut Rng,
+) -> (GrayImage, GrayImage) {
+    let mut coverage = skew_content(clean, skew_deg);
+    if upside_down {
+        image::imageops::rotate180_in_place(&mut coverage);
+    }
+    let mut dusty = coverage.clone();
+    // Dust sits on the scanner glass, so it is added after skew and rotation.
+    add_speckles(&mut dusty, look.speckles, rng);
+    let mut scan = compose_on_paper(&dusty, look, look.paper - look.ink);
+    if look.blur_sigma > 0.0 {
+        scan = gaussian_blur_f32(&scan, look.blur_sigma);
+    }
+    let ink_only = look.clean_background.then_some(&dusty);
+    add_noise(&mut scan, look.noise_sigma, ink_only, rng);
+    (scan, coverage)
+}
+
+/// Scans the empty back of a sheet: the front shows through mirrored and very faintly.
+fn scan_blank_back(front_coverage: &GrayImage, clean_background: bool, rng: &mut Rng) -> GrayImage {
+    let mut look = random_look(rng, clean_background);
+    look.speckles = 5 + rng.below(40);
+    let depth = rng.uniform(3.0, 8.0) as f32;
+    // Light passing through paper diffuses: the bleed is blurrier than the print.
+    let mirrored = image::imageops::flip_horizontal(front_coverage);
+    let bleed = gaussian_blur_f32(&mirrored, rng.uniform(2.0, 3.0) as f32);
+    let mut scan = compose_on_paper(&bleed, &look, depth);
+    // Dust is dark on the scan itself, not a faint shadow like the bleed.
+    add_speckles(&mut scan, look.speckles, rng);
+    // Background cleanup leaves the faint shadow flat; noise only on it would make it
+    // stand out more than on an uncleaned scan.
+    if !look.clean_background {
+        add_noise(&mut scan, look.noise_sigma, None, rng);
+    }
+    scan
+}
+
+/// Puts coverage (255 = nothing, 0 = full ink) on uneven paper; full ink darkens the
+/// paper by `ink_depth` gray levels.
+fn compose_on_paper(coverage: &GrayImage, look: &ScanLook, ink_depth: f32) -> GrayImage {
+    let (w, h) = coverage.dimensions();
+    // Tone is separable into a column and a row term, so precompute both.
+    let axis = |n: u32, tilt: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let f = i as f32 / n as f32 - 0.5;
+                tilt * f - 2.0 * look.vignette * f * f
+            })
+            .collect()
+    };
+    let columns = axis(w, look.tilt_x);
+    let rows = axis(h, look.tilt_y);
+    let mut out = GrayImage::new(w, h);
+    for (y, (src, dst)) in coverage
+        .rows()
+        .zip(out.as_mut().chunks_exact_mut(w as usize))
+        .enumerate()
+    {
+        let row_tone = look.paper + rows[y];
+        for ((pixel, out), column) in src.zip(dst.iter_mut()).zip(&columns) {
+            let ink = (255.0 - f32::from(pixel.0[0])) / 255.0;
+            let value = row_tone + column - ink * ink_depth;
+            *out = value.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    out
+}
+
+/// Small dark dots: dust and toner specks, mostly one or two pixels, a few larger.
+fn add_speckles(image: &mut GrayImage, count: usize, rng: &mut Rng) {
+    let (w, h) = image.dimensions();
+    for _ in 0..count {
+        let cx = rng.below(w as usize) as i64;
+        let cy = rng.below(h as usize) as i64;
+        let radius = if rng.chance(0.1) {
+            rng.uniform(1.5, 3.5)
+        } else {
+            rng.uniform(0.5, 1.5)
+        };
+        let darkness = rng.between(40, 200) as u8;
+        let reach = radius.ceil() as i64;
+        for dy in -reach..=reach {
+            for dx in -reach..=reach {
+                let (x, y) = (cx + dx, cy + dy);
+                if ((dx * dx + dy * dy) as f64) > radius * radius
+                    || x < 0
+                    || y < 0
+                    || x >= i64::from(w)
+                    || y >= i64::from(h)
+                {
+                    continue;
+                }
+                let pixel = image.get_pixel_mut(x as u32, y as u32);
+                pixel.0[0] = pixel.0[0].min(255 - darkness);
+            }
+        }
+    }
+}
+
+/// Approximately Gaussian sensor noise: the sum of four uniform bytes (Irwin–Hall) is
+/// close enough and far cheaper than Box–Muller for 8.7 million pixels. With `ink_only`
+/// (a coverage image), pixels without ink stay as they are.
+fn add_noise(image: &mut GrayImage, sigma: f32, ink_only: Option<&GrayImage>, rng: &mut Rng) {
+    // Sum of four uniform bytes: mean 510, standard deviation sqrt(4 * (256² - 1) / 12).
+    const MEAN: f32 = 510.0;
+    const STD_DEV: f32 = 147.8;
+    let scale = sigma / STD_DEV;
+    let mask = ink_only.map(|m| m.as_raw().as_slice());
+    for (pair_index, pair) in image.as_mut().chunks_mut(2).enumerate() {
+        let bits = rng.next_u64().to_le_bytes();
+        for (offset, (pixel, bytes)) in pair.iter_mut().zip(bits.chunks_exact(4)).enumerate() {
+            let index = pair_index * 2 + offset;
+            if mask.is_some_and(|m| m.get(index).is_none_or(|&c| c >= 250)) {
+                continue;
+            }
+            let sum: f32 = bytes.iter().map(|&b| f32::from(b)).sum();
+            let value = f32::from(*pixel) + (sum - MEAN) * scale;
+            *pixel = value.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// File encoding
+// ---------------------------------------------------------------------------------------
+
+/// Gray level below which a pixel becomes black in bilevel (G4) files.
+const BILEVEL_THRESHOLD: u8 = 128;
+/// TIFF tags the tiff crate has no names for.
+const TAG_T6_OPTIONS: u16 = 293;
+const TAG_PAGE_NUMBER: u16 = 297;
+
+fn encode_file(scans: &[ScannedPage], format: FileFormat) -> Result<Vec<u8>> {
+    let frames: Vec<&GrayImage> = scans.iter().map(|s| &s.image).collect();
+    let single = || {
+        frames
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("a letter without pages cannot be written"))
+    };
+    match format {
+        FileFormat::JpegGray { quality } => encode_jpeg_gray(single()?, quality),
+        FileFormat::JpegRgb { quality } => encode_jpeg_rgb(&tint_rgb(single()?), quality),
+        FileFormat::PngGray => encode_png_gray(single()?),
+        FileFormat::TiffGray {
+            compression,
+            predictor,
+        } => encode_tiff_gray(&frames, compression, predictor),
+        FileFormat::TiffG4 => encode_tiff_g4(&frames),
+    }
+}
+
+fn encode_jpeg_gray(image: &GrayImage, quality: u8) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality);
+    encoder.set_pixel_density(PixelDensity::dpi(DPI as u16));
+    encoder
+        .encode_image(image)
+        .context("cannot encode gray JPEG")?;
+    Ok(bytes)
+}
+
+fn encode_jpeg_rgb(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality);
+    encoder.set_pixel_density(PixelDensity::dpi(DPI as u16));
+    encoder
+        .encode_image(image)
+        .context("cannot encode RGB JPEG")?;
+    Ok(bytes)
+}
+
+/// A colour scan of the gray page: slightly yellowish paper, blue-black ink.
+fn tint_rgb(image: &GrayImage) -> RgbImage {
+    let mut out = RgbImage::new(image.width(), image.height());
+    for (src, dst) in image.pixels().zip(out.pixels_mut()) {
+        let v = f32::from(src.0[0]);
+        let darkness = 1.0 - v / 255.0;
+        let r = v;
+        let g = v * 0.985;
+        let b = v * 0.93 + darkness * 30.0;
+        dst.0 = [r, g, b].map(|c| c.round().clamp(0.0, 255.0) as u8);
+    }
+    out
+}
+
+fn encode_png_gray(image: &GrayImage) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    PngEncoder::new_with_quality(&mut bytes, CompressionType::Default, FilterType::Adaptive)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            ExtendedColorType::L8,
+        )
+        .context("cannot encode PNG")?;
+    insert_png_dpi(&bytes)
+}
+
+/// image's PNG encoder cannot write a pHYs chunk, so insert one right after IHDR
+/// (signature 8 bytes + IHDR 25 bytes).
+fn insert_png_dpi(png: &[u8]) -> Result<Vec<u8>> {
+    const IHDR_END: usize = 8 + 4 + 4 + 13 + 4;
+    if png.len() < IHDR_END || &png[12..16] != b"IHDR" {
+        return Err(anyhow!("PNG encoder wrote an unexpected header"));
+    }
+    // 300 dpi = 11811 pixels per metre (rounded), unit 1 = metre.
+    let pixels_per_metre = (f64::from(DPI) / 0.0254).round() as u32;
+    let mut chunk_data = Vec::with_capacity(13);
+    chunk_data.extend_from_slice(b"pHYs");
+    chunk_data.extend_from_slice(&pixels_per_metre.to_be_bytes());
+    chunk_data.extend_from_slice(&pixels_per_metre.to_be_bytes());
+    chunk_data.push(1);
+
+    let mut out = Vec::with_capacity(png.len() + 21);
+    out.extend_from_slice(&png[..IHDR_END]);
+    out.extend_from_slice(&9u32.to_be_bytes());
+    out.extend_from_slice(&chunk_data);
+    out.extend_from_slice(&crc32(&chunk_data).to_be_bytes());
+    out.extend_from_slice(&png[IHDR_END..]);
+    Ok(out)
+}
+
+/// CRC-32 (ISO-HDLC, as used by PNG), bitwise: only ever run on a few bytes.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+fn resolution() -> Rational {
+    Rational { n: DPI, d: 1 }
+}
+
+fn encode_tiff_gray(
+    frames: &[&GrayImage],
+    compression: GrayTiffCompression,
+    predictor: bool,
+) -> Result<Vec<u8>> {
+    let mut cursor = Cursor::new(Vec::new());
+    {
+        let compression = match compression {
+            GrayTiffCompression::Deflate => Compression::Deflate(DeflateLevel::Balanced),
+            GrayTiffCompression::Lzw => Compression::Lzw,
+        };
+        let predictor = if predictor {
+            Predictor::Horizontal
+        } else {
+            Predictor::None
+        };
+        let mut tiff = TiffEncoder::new(&mut cursor)
+            .context("cannot start TIFF")?
+            .with_compression(compression)
+            .with_predictor(predictor);
+        let total = u16::try_from(frames.len())?;
+        for (index, frame) in frames.iter().enumerate() {
+            let mut image = tiff
+                .new_image::<colortype::Gray8>(frame.width(), frame.height())
+                .context("cannot start TIFF page")?;
+            let directory = image.encoder();
+            directory.write_tag(Tag::NewSubfileType, 2u32)?;
+            directory.write_tag(Tag::XResolution, resolution())?;
+            directory.write_tag(Tag::YResolution, resolution())?;
+            directory.write_tag(Tag::ResolutionUnit, 2u16)?;
+            directory.write_tag(
+                Tag::Unknown(TAG_PAGE_NUMBER),
+                &[u16::try_from(index)?, total][..],
+            )?;
+            image
+                .write_data(frame.as_raw())
+                .context("cannot write TIFF page")?;
+        }
+    }
+    Ok(cursor.into_inner())
+}
+
+/// Multi-page bilevel TIFF: one CCITT G4 strip per page, WhiteIsZero, 300 dpi.
+fn encode_tiff_g4(frames: &[&GrayImage]) -> Result<Vec<u8>> {
+    let mut cursor = Cursor::new(Vec::new());
+    {
+        let mut tiff = TiffEncoder::new(&mut cursor).context("cannot start TIFF")?;
+        let total = u16::try_from(frames.len())?;
+        for (index, frame) in frames.iter().enumerate() {
+            let data = encode_g4(frame)?;
+            let mut directory = tiff.image_directory().context("cannot start TIFF page")?;
+            // Keep the following directory on a word boundary as TIFF requires.
+            let mut padded = data.clone();
+            if padded.len() % 2 == 1 {
+                padded.push(0);
+            }
+            let offset = directory.write_data(&padded[..])?;
+            directory.write_tag(Tag::NewSubfileType, 2u32)?;
+            directory.write_tag(Tag::ImageWidth, frame.width())?;
+            directory.write_tag(Tag::ImageLength, frame.height())?;
+            directory.write_tag(Tag::BitsPerSample, 1u16)?;
+            directory.write_tag(Tag::Compression, 4u16)?;
+            directory.write_tag(Tag::PhotometricInterpretation, 0u16)?;
+            directory.write_tag(Tag::FillOrder, 1u16)?;
+            directory.write_tag(Tag::StripOffsets, u32::try_from(offset)?)?;
+            directory.write_tag(Tag::SamplesPerPixel, 1u16)?;
+            directory.write_tag(Tag::RowsPerStrip, frame.height())?;
+            directory.write_tag(Tag::StripByteCounts, u32::try_from(data.len())?)?;
+            directory.write_tag(Tag::XResolution, resolution())?;
+            directory.write_tag(Tag::YResolution, resolution())?;
+            directory.write_tag(Tag::Unknown(TAG_T6_OPTIONS), 0u32)?;
+            directory.write_tag(Tag::ResolutionUnit, 2u16)?;
+            directory.write_tag(
+                Tag::Unknown(TAG_PAGE_NUMBER),
+                &[u16::try_from(index)?, total][..],
+            )?;
+            directory.finish().context("cannot finish TIFF page")?;
+        }
+    }
+    Ok(cursor.into_inner())
+}
+
+/// Thresholds a gray page and compresses it with CCITT Group 4.
+fn encode_g4(image: &GrayImage) -> Result<Vec<u8>> {
+    let width = u16::try_from(image.width()).context("page too wide for G4")?;
+    let mut encoder = fax::encoder::Encoder::new(fax::VecWriter::new());
+    for row in image.rows() {
+        let pels = row.map(|p| {
+            if p.0[0] < BILEVEL_THRESHOLD {
+                fax::Color::Black
+            } else {
+                fax::Color::White
+            }
+        });
+        let Ok(()) = encoder.encode_line(pels, width);
+    }
+    let Ok(writer) = encoder.finish();
+    Ok(writer.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tiff::decoder::{Decoder, DecodingResult};
+
+    /// Mean y of dark pixels in column `x`.
+    fn dark_row(image: &GrayImage, x: u32) -> f64 {
+        let rows: Vec<u32> = (0..image.height())
+            .filter(|&y| image.get_pixel(x, y).0[0] < 128)
+            .collect();
+        assert!(!rows.is_empty(), "no ink in column {x}");
+        rows.iter().map(|&y| f64::from(y)).sum::<f64>() / rows.len() as f64
+    }
+
+    #[test]
+    fn skew_sign_is_counter_clockwise() {
+        let mut image = GrayImage::from_pixel(201, 201, Luma([255]));
+        for x in 20..=180 {
+            for y in 99..=101 {
+                image.put_pixel(x, y, Luma([0]));
+            }
+        }
+        // Counter-clockwise as seen on the image: the right end goes up (smaller y).
+        let ccw = skew_content(&image, 10.0);
+        let (left, right) = (dark_row(&ccw, 40), dark_row(&ccw, 160));
+        let expected = 120.0 * 10f64.to_radians().tan();
+        assert!(
+            (left - right - expected).abs() < 3.0,
+            "left end at y={left}, right end at y={right}"
+        );
+        let cw = skew_content(&image, -10.0);
+        assert!(dark_row(&cw, 160) > dark_row(&cw, 40));
+    }
+
+    #[test]
+    fn crc32_matches_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    fn test_page(width: u32, height: u32) -> GrayImage {
+        GrayImage::from_fn(width, height, |x, y| {
+            let ink = (x / 5 + y / 3) % 3 == 0 || x == width - 1;
+            Luma([if ink { 30 } else { 200 + (x % 40) as u8 }])
+        })
+    }
+
+    #[test]
+    fn png_carries_300_dpi() {
+        let image = test_page(40, 30);
+        let png = encode_png_gray(&image).unwrap();
+        assert_eq!(&png[37..41], b"pHYs");
+        assert_eq!(u32::from_be_bytes(png[33..37].try_into().unwrap()), 9);
+        assert_eq!(u32::from_be_bytes(png[41..45].try_into().unwrap()), 11811);
+        assert_eq!(u32::from_be_bytes(png[45..49].try_into().unwrap()), 11811);
+        assert_eq!(png[49], 1);
+        assert_eq!(
+            u32::from_be_bytes(png[50..54].try_into().unwrap()),
+            crc32(&png[37..50])
+        );
+        // The png decoder verifies chunk CRCs.
+        let decoded = image::load_from_memory(&png).unwrap().to_luma8();
+        assert_eq!(decoded, image);
+    }
+
+    #[test]
+    fn jpeg_carries_300_dpi() {
+        let jpeg = encode_jpeg_gray(&test_page(40, 30), 70).unwrap();
+        let app0 = jpeg.windows(5).position(|w| w == b"JFIF\0").unwrap();
+        // version (2 bytes), units (1 = dots per inch), x density, y density
+        assert_eq!(jpeg[app0 + 7], 1);
+        assert_eq!(u16::from_be_bytes([jpeg[app0 + 8], jpeg[app0 + 9]]), 300);
+        assert_eq!(u16::from_be_bytes([jpeg[app0 + 10], jpeg[app0 + 11]]), 300);
+    }
+
+    /// Decodes every frame of a TIFF: (tags of interest, pixels).
+    fn decode_tiff(bytes: &[u8]) -> Vec<(BTreeMap<&'static str, u64>, DecodingResult)> {
+        let mut decoder = Decoder::new(Cursor::new(bytes)).unwrap();
+        let mut frames = Vec::new();
+        loop {
+            let mut tags = BTreeMap::new();
+            tags.insert(
+                "compression",
+                u64::from(decoder.get_tag_u32(Tag::Compression).unwrap()),
+            );
+            tags.insert(
+                "photometric",
+                u64::from(decoder.get_tag_u32(Tag::PhotometricInterpretation).unwrap()),
+            );
+            tags.insert(
+                "unit",
+                u64::from(decoder.get_tag_u32(Tag::ResolutionUnit).unwrap()),
+            );
+            let x_res = decoder.get_tag_u32_vec(Tag::XResolution).unwrap();
+            let y_res = decoder.get_tag_u32_vec(Tag::YResolution).unwrap();
+            tags.insert("x_dpi", u64::from(x_res[0] / x_res[1]));
+            tags.insert("y_dpi", u64::from(y_res[0] / y_res[1]));
+            frames.push((tags, decoder.read_image().unwrap()));
+            if !decoder.more_images() {
+                return frames;
+            }
+            decoder.next_image().unwrap();
+        }
+    }
+
+    #[test]
+    fn g4_tiff_round_trips() {
+        let pages = [test_page(61, 23), test_page(61, 23)];
+        let mut second = pages[1].clone();
+        second.put_pixel(3, 3, Luma([0]));
+        let frames = [&pages[0], &second];
+        let bytes = encode_tiff_g4(&frames).unwrap();
+        let decoded = decode_tiff(&bytes);
+        assert_eq!(decoded.len(), 2);
+        for ((tags, pixels), original) in decoded.iter().zip(frames) {
+            assert_eq!(tags["compression"], 4);
+            assert_eq!(tags["photometric"], 0);
+            assert_eq!((tags["unit"], tags["x_dpi"], tags["y_dpi"]), (2, 300, 300));
+            let DecodingResult::U8(bits) = pixels else {
+                panic!("unexpected sample type");
+            };
+            let stride = (original.width() as usize).div_ceil(8);
+            for (x, y, pixel) in original.enumerate_pixels() {
+                let byte = bits[y as usize * stride + x as usize / 8];
+                let bit = (byte >> (7 - x % 8)) & 1;
+                // The tiff crate normalises WhiteIsZero to 1 = white.
+                let black = pixel.0[0] < BILEVEL_THRESHOLD;
+                assert_eq!(bit == 0, black, "pixel {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn gray_tiff_round_trips() {
+        let pages = [test_page(70, 40), test_page(70, 40)];
+        let frames = [&pages[0], &pages[1]];
+        for compression in [GrayTiffCompression::Deflate, GrayTiffCompression::Lzw] {
+            for predictor in [false, true] {
+                let bytes = encode_tiff_gray(&frames, compression, predictor).unwrap();
+                let decoded = decode_tiff(&bytes);
+                assert_eq!(decoded.len(), 2);
+                for ((tags, pixels), original) in decoded.iter().zip(frames) {
+                    assert_eq!(tags["photometric"], 1);
+                    assert_eq!((tags["unit"], tags["x_dpi"], tags["y_dpi"]), (2, 300, 300));
+                    let DecodingResult::U8(values) = pixels else {
+                        panic!("unexpected sample type");
+                    };
+                    assert_eq!(values, original.as_raw());
+                }
+            }
+        }
+    }
+
+    fn all_templates() -> Vec<&'static str> {
+        let mut templates: Vec<&'static str> = Vec::new();
+        for topic in TOPICS {
+            templates.push(topic.subject);
+            templates.extend(topic.sentences);
+            templates.extend(topic.enclosures);
+        }
+        templates.extend(OPENERS);
+        templates.extend(GENERAL_SENTENCES);
+        templates.extend(CLOSERS);
+        templates
+    }
+
+    #[test]
+    fn every_template_fills_completely() {
+        let mut rng = Rng::new(1);
+        let sender = random_sender(&mut rng, SenderKind::Either);
+        let facts = random_facts(&mut rng, "61", &sender, Day(100));
+        let templates = all_templates();
+        assert!(templates.len() >= 100, "only {} templates", templates.len());
+        for template in templates {
+            let text = facts.fill(template);
+            assert!(!text.contains(['{', '}']), "unfilled slot in {template:?}");
+        }
+    }
+
+    #[test]
+    fn every_unit_has_topics() {
+        for (unit, _) in UNITS {
+            assert!(
+                TOPICS.iter().any(|t| t.unit == *unit),
+                "no topic for unit {unit}"
+            );
+        }
+        assert!(TOPICS
+            .iter()
+            .all(|t| UNITS.iter().any(|(u, _)| *u == t.unit)));
+    }
+
+    #[test]
+    fn layouts_stay_on_the_page_in_reading_order() {
+        let fonts = load_fonts().unwrap();
+        let mut rng = Rng::new(99);
+        let mut planner = BatchPlanner::default();
+        for _ in 0..30 {
+            let sheets = planner.sheets(&mut rng);
+            let letter = compose_letter(&mut rng, &fonts, sheets).unwrap();
+            let ts = Typesetter {
+                family: &fonts[letter.family],
+            };
+            assert!((1..=sheets).contains(&letter.pages.len()));
+            let first = letter.pages[0].text();
+            let subject_start: String = letter.subject.chars().take(10).collect();
+            assert!(first.contains(&subject_start));
+            assert!(first.starts_with(|c: char| c.is_alphabetic()));
+            let last = letter.pages.last().unwrap().text();
+            assert!(last.contains("Mit freundlichen Grüßen"));
+            for page in &letter.pages {
+                let mut previous_y = f32::MIN;
+                for line in &page.lines {
+                    let width = ts.width(line.style, &line.text);
+                    assert!(line.y >= previous_y, "{:?} out of reading order", line.text);
+                    previous_y = line.y;
+                    assert!(line.x >= mm(10.0) && line.x + width <= PAGE_W as f32 - mm(10.0));
+                    assert!(
+                        line.y >= mm(10.0)
+                            && line.y + pt_to_px(line.style.pt) <= PAGE_H as f32 - mm(5.0)
+                    );
+                    assert!(!line.text.is_empty() && line.text.trim() == line.text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_file_names_are_recognised() {
+        assert!(is_generated_file_name("letter_001.jpg"));
+        assert!(is_generated_file_name("letter_1234.tif"));
+        assert!(is_generated_file_name(TRUTH_FILE));
+        assert!(!is_generated_file_name("letter_001.pdf"));
+        assert!(!is_generated_file_name("letter_.png"));
+        assert!(!is_generated_file_name("notes.txt"));
+    }
+
+    /// Frames a file holds and the resolution it declares.
+    fn frames_and_dpi(path: &Path) -> (usize, Vec<u64>) {
+        let bytes = fs::read(path).unwrap();
+        let name = path.to_string_lossy();
+        if name.ends_with(".tif") {
+            let frames = decode_tiff(&bytes);
+            let dpi = frames.iter().map(|(tags, _)| tags["x_dpi"]).collect();
+            (frames.len(), dpi)
+        } else if name.ends_with(".png") {
+            let image = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((image.width(), image.height()), (PAGE_W, PAGE_H));
+            let phys = u32::from_be_bytes(bytes[41..45].try_into().unwrap());
+            (1, vec![(f64::from(phys) * 0.0254).round() as u64])
+        } else {
+            let image = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((image.width(), image.height()), (PAGE_W, PAGE_H));
+            let app0 = bytes.windows(5).position(|w| w == b"JFIF\0").unwrap();
+            (
+                1,
+                vec![u64::from(u16::from_be_bytes([
+                    bytes[app0 + 8],
+                    bytes[app0 + 9],
+                ]))],
+            )
+        }
+    }
+
+    /// Generation is slow in debug builds, so one test covers both determinism and the
+    /// agreement of truth and files. Seed 10 gives a JPEG letter and a gray TIFF with a
+    /// blank back; if the generator changes, pick a seed that still mixes formats.
+    #[test]
+    fn same_seed_gives_identical_batch_matching_its_truth() {
+        let spec = GenerateSpec { seed: 10, pages: 2 };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let truth = generate(&spec, a.path()).unwrap();
+        let again = generate(&spec, b.path()).unwrap();
+        assert_eq!(truth, again);
+
+        let list = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let names = list(a.path());
+        assert_eq!(names, list(b.path()));
+        for name in &names {
+            let (left, right) = (
+                fs::read(a.path().join(name)).unwrap(),
+                fs::read(b.path().join(name)).unwrap(),
+            );
+            assert!(left == right, "{name} differs between runs");
+        }
+        assert_eq!(Truth::load(&a.path().join(TRUTH_FILE)).unwrap(), truth);
+
+        // truth.pages lists every frame of every file, in file-name then frame order.
+        assert!(truth.pages.len() >= spec.pages);
+        let mut expected = Vec::new();
+        for name in names.iter().filter(|n| n.as_str() != TRUTH_FILE) {
+            let (frames, dpi) = frames_and_dpi(&a.path().join(name));
+            assert!(
+                dpi.iter().all(|&d| d == 300),
+                "{name} is not tagged 300 dpi: {dpi:?}"
+            );
+            expected.extend((0..frames as u32).map(|frame| (name.clone(), frame)));
+        }
+        let actual: Vec<(String, u32)> = truth
+            .pages
+            .iter()
+            .map(|p| (p.file.clone(), p.frame))
+            .collect();
+        assert_eq!(actual, expected);
+        assert!(
+            names.iter().any(|n| n.ends_with(".tif")),
+            "seed no longer yields a TIFF"
+        );
+        assert!(names
+            .iter()
+            .any(|n| !n.ends_with(".tif") && n.as_str() != TRUTH_FILE));
+
+        // Documents cover all pages exactly once, in order.
+        let covered: Vec<usize> = truth
+            .documents
+            .iter()
+            .flat_map(|d| d.pages.clone())
+            .collect();
+        assert_eq!(covered, (0..truth.pages.len()).collect::<Vec<_>>());
+        for page in &truth.pages {
+            assert_eq!(page.blank, page.kind == PageKind::BlankBack);
+            assert_eq!(page.blank, page.text.is_empty());
+            assert!(page.skew_deg.abs() <= 4.0 && [0, 180].contains(&page.rotation));
+        }
+    }
+}

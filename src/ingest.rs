@@ -208,10 +208,21 @@ fn describe_head(data: &[u8]) -> String {
 }
 
 fn probe_single(data: &[u8], format: Format, limits: Limits) -> Result<FrameInfo, IngestError> {
-    let reader = ImageReader::with_format(Cursor::new(data), image_format(format));
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| IngestError::Corrupt(format!("unreadable {format:?} header: {e}")))?;
+    // A PNG's size is in its first chunk: read it there, so that a bomb is refused on its
+    // header alone, whatever follows.
+    let png_size = (format == Format::Png && data.get(12..16) == Some(b"IHDR"))
+        .then(|| {
+            let w = u32::from_be_bytes(data.get(16..20)?.try_into().ok()?);
+            let h = u32::from_be_bytes(data.get(20..24)?.try_into().ok()?);
+            Some((w, h))
+        })
+        .flatten();
+    let (width, height) = match png_size {
+        Some(size) => size,
+        None => ImageReader::with_format(Cursor::new(data), image_format(format))
+            .into_dimensions()
+            .map_err(|e| IngestError::Corrupt(format!("unreadable {format:?} header: {e}")))?,
+    };
     let found = match format {
         Format::Png => png_dpi(data),
         Format::Jpeg => jpeg_dpi(data),

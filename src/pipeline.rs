@@ -136,8 +136,8 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         schema_version: REPORT_SCHEMA_VERSION,
         mailroom_version: crate::VERSION.to_string(),
         profile: req.profile.name.clone(),
-        batch: req.batch.display().to_string(),
-        out: req.out.display().to_string(),
+        batch: absolute(&req.batch),
+        out: absolute(&req.out),
         started: started.rfc3339(),
         finished: Utc::now().rfc3339(),
         jobs: req.jobs.max(1),
@@ -178,9 +178,11 @@ impl Stages<'_> {
         let probed: Vec<Result<SourceFile, PageFailure>> = candidates
             .par_iter()
             .map(|c| {
-                ingest::probe(c, self.limits).map_err(|e| PageFailure {
-                    stage: Stage::Ingest,
-                    reason: e.to_string(),
+                guarded(|| {
+                    ingest::probe(c, self.limits).map_err(|e| PageFailure {
+                        stage: Stage::Ingest,
+                        reason: e.to_string(),
+                    })
                 })
             })
             .collect();
@@ -196,7 +198,7 @@ impl Stages<'_> {
             .par_iter()
             .map(|&(i, frame)| {
                 let src = probed[i].as_ref().expect("jobs only hold probed files");
-                let r = self.read_page(src, frame);
+                let r = guarded(|| self.read_page(src, frame));
                 observer.page_done();
                 r
             })
@@ -431,6 +433,34 @@ impl Stages<'_> {
                 .then(|| confs.iter().sum::<f32>() / confs.len() as f32),
         })
     }
+}
+
+/// An absolute form of a path for the report (as given if it cannot be resolved).
+fn absolute(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Runs one item's work so that a panic (a bug, or a decoder tripping over a hostile
+/// file) becomes a quarantine reason for that item instead of ending the batch.
+fn guarded<T>(work: impl FnOnce() -> Result<T, PageFailure>) -> Result<T, PageFailure> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        Err(PageFailure {
+            stage: Stage::Decode,
+            reason: format!("internal error: {}", panic_message(&panic)),
+        })
+    })
+}
+
+/// The text of a caught panic, for the quarantine reason.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// `0007-letter_007`: the position of the file in the batch and its name, reduced to

@@ -8,7 +8,7 @@ use std::fs;
 
 use mailroom::lab::evaluate::{error_rate, evaluate, normalise, pdftotext_pages};
 use serde_json::Value;
-use util::{mailroom, mixed_batch_run, tool, TempBatch};
+use util::{mailroom, mixed_batch_run, run_batch, tool, TempBatch};
 
 #[test]
 fn every_page_is_delivered_or_quarantined_and_the_report_proves_it() {
@@ -20,14 +20,14 @@ fn every_page_is_delivered_or_quarantined_and_the_report_proves_it() {
     );
     let c = &run.report["counts"];
     let truth_pages = run.truth.pages.len() as u64;
-    // three bad files: empty, truncated and unknown; each counts its pages (>= 1)
+    // four bad files: empty, truncated, unknown format, bomb; each counts its pages (>= 1)
     let quarantined_pages = c["pages_quarantined"].as_u64().unwrap();
     assert_eq!(c["pages_delivered"].as_u64().unwrap(), truth_pages);
     assert_eq!(
         c["pages_in"].as_u64().unwrap(),
         truth_pages + quarantined_pages
     );
-    assert_eq!(c["files_quarantined"].as_u64().unwrap(), 3);
+    assert_eq!(c["files_quarantined"].as_u64().unwrap(), 4);
     assert_eq!(
         c["documents"].as_u64().unwrap(),
         run.truth.documents.len() as u64
@@ -86,6 +86,10 @@ fn bad_files_are_quarantined_with_a_reason_and_one_clear_line() {
         .as_str()
         .unwrap()
         .contains("unknown format"));
+    assert!(by_file("bomb.png")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("megapixels"));
     assert!(by_file("zz_cut.tif")["reason"]
         .as_str()
         .unwrap()
@@ -186,13 +190,7 @@ fn umlauts_and_sharp_s_survive_into_the_pdf_text() {
 fn clean_batch_exits_zero_and_json_goes_to_stdout() {
     let batch = TempBatch::generate(3, 11);
     let out = tempfile::tempdir().unwrap();
-    let r = mailroom(&[
-        "run".as_ref(),
-        batch.path().as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let r = run_batch(batch.path(), out.path(), &["--json".as_ref()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: Value = serde_json::from_str(&r.stdout).expect("stdout is the JSON report");
     assert_eq!(report["counts"]["pages_quarantined"], 0);
@@ -202,21 +200,10 @@ fn clean_batch_exits_zero_and_json_goes_to_stdout() {
     );
 
     // a second run into the same folder is refused (exit 2) unless --force
-    let again = mailroom(&[
-        "run".as_ref(),
-        batch.path().as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-    ]);
+    let again = run_batch(batch.path(), out.path(), &[]);
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
-    let forced = mailroom(&[
-        "run".as_ref(),
-        batch.path().as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-        "--force".as_ref(),
-    ]);
+    let forced = run_batch(batch.path(), out.path(), &["--force".as_ref()]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(
         forced.stdout.contains("pages in = delivered + quarantined"),
@@ -228,12 +215,7 @@ fn clean_batch_exits_zero_and_json_goes_to_stdout() {
 #[test]
 fn usage_errors_exit_two_with_a_helpful_message() {
     let out = tempfile::tempdir().unwrap();
-    let missing = mailroom(&[
-        "run".as_ref(),
-        "/nonexistent/batch".as_ref(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-    ]);
+    let missing = run_batch("/nonexistent/batch", out.path(), &[]);
     assert_eq!(missing.code, 2);
     assert!(
         missing.stderr.contains("/nonexistent/batch"),
@@ -244,14 +226,11 @@ fn usage_errors_exit_two_with_a_helpful_message() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("p.toml");
     fs::write(&profile, "[ocr]\nlanguage = \"deu\"\njpeg = 3\n").unwrap();
-    let bad = mailroom(&[
-        "run".as_ref(),
-        dir.path().as_os_str(),
-        "--out".as_ref(),
-        out.path().join("o").as_os_str(),
-        "--profile".as_ref(),
-        profile.as_os_str(),
-    ]);
+    let bad = run_batch(
+        dir.path(),
+        out.path().join("o"),
+        &["--profile".as_ref(), profile.as_os_str()],
+    );
     assert_eq!(bad.code, 2);
     assert!(
         bad.stderr.contains("line 3") && bad.stderr.contains("jpeg"),
@@ -273,14 +252,11 @@ fn missing_ocr_language_is_a_fatal_error_not_a_quarantine() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("p.toml");
     fs::write(&profile, "[ocr]\nlanguage = \"xyz\"\n").unwrap();
-    let r = mailroom(&[
-        "run".as_ref(),
-        batch.path().as_os_str(),
-        "--out".as_ref(),
-        dir.path().join("o").as_os_str(),
-        "--profile".as_ref(),
-        profile.as_os_str(),
-    ]);
+    let r = run_batch(
+        batch.path(),
+        dir.path().join("o"),
+        &["--profile".as_ref(), profile.as_os_str()],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("xyz"), "{}", r.stderr);
 }
@@ -305,13 +281,7 @@ fn pages_scanned_sideways_or_upside_down_come_out_upright() {
         img.save(dir.path().join(name)).unwrap();
     }
     let out = tempfile::tempdir().unwrap();
-    let r = mailroom(&[
-        "run".as_ref(),
-        dir.path().as_os_str(),
-        "--out".as_ref(),
-        out.path().as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let r = run_batch(dir.path(), out.path(), &["--json".as_ref()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: Value = serde_json::from_str(&r.stdout).unwrap();
     for (doc, (_, cw)) in report["documents"]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use mailroom::lab::evaluate::evaluate;
+use mailroom::lab::evaluate::{evaluate, evaluate_tesseract_tsv};
 use mailroom::lab::generate::{generate, GenerateSpec};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
 
@@ -49,6 +49,10 @@ enum Cmd {
         /// Exit with code 5 if the mean CER over text pages (JSON text) is above this
         #[arg(long)]
         max_mean_cer: Option<f64>,
+        /// Score plain tesseract TSV output instead: OUT is a folder of `<file>.tsv`
+        /// (the benchmark's floor), and --truth is required
+        #[arg(long)]
+        tesseract_tsv: bool,
     },
 }
 
@@ -84,9 +88,11 @@ fn real_main() -> Result<ExitCode> {
             truth,
             json,
             max_mean_cer,
+            tesseract_tsv,
         } => {
             let truth_path = match truth {
                 Some(p) => p,
+                None if tesseract_tsv => bail!("--tesseract-tsv needs --truth"),
                 None => {
                     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(
                         out.join(mailroom::pipeline::REPORT_FILE),
@@ -96,7 +102,11 @@ fn real_main() -> Result<ExitCode> {
                 }
             };
             let truth = Truth::load(&truth_path)?;
-            let eval = evaluate(&out, &truth)?;
+            let eval = if tesseract_tsv {
+                evaluate_tesseract_tsv(&out, &truth)?
+            } else {
+                evaluate(&out, &truth)?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&eval)?);
             } else {

@@ -70,8 +70,7 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
     )
     .with_context(|| format!("{} is not a mailroom report", report_path.display()))?;
 
-    // (file, frame) -> (text from JSON, text from the PDF)
-    let mut found: HashMap<(String, u32), (String, String)> = HashMap::new();
+    let mut found: Found = HashMap::new();
     for doc in &report.documents {
         let record: DocumentRecord = serde_json::from_slice(
             &std::fs::read(out_dir.join(&doc.json))
@@ -90,11 +89,54 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
         for (page, pdf_text) in record.pages.iter().zip(pdf_pages) {
             found.insert(
                 (page.source_file.clone(), page.frame as u32),
-                (page.ocr.text.clone(), pdf_text),
+                (page.ocr.text.clone(), Some(pdf_text)),
             );
         }
     }
+    Ok(score(&found, truth))
+}
 
+/// Recognised text per page: (batch file, frame) -> (text, text from the PDF if any).
+type Found = HashMap<(String, u32), (String, Option<String>)>;
+
+/// Evaluates plain `tesseract <file> <base> tsv` output (one `<file name>.tsv` per batch
+/// file in `dir`, multi-page files with one page number per frame) against the truth:
+/// the same scoring for the floor of the benchmark.
+pub fn evaluate_tesseract_tsv(dir: &Path, truth: &Truth) -> Result<Evaluation> {
+    let mut found: Found = HashMap::new();
+    let files: std::collections::BTreeSet<&str> =
+        truth.pages.iter().map(|p| p.file.as_str()).collect();
+    for file in files {
+        let name = Path::new(file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tsv_path = dir.join(format!("{name}.tsv"));
+        let Ok(tsv) = std::fs::read_to_string(&tsv_path) else {
+            continue; // not delivered by the contender
+        };
+        // Column 2 is the 1-based page number: split the rows by page.
+        let mut by_page: std::collections::BTreeMap<u32, String> =
+            std::collections::BTreeMap::new();
+        for row in tsv.lines().skip(1) {
+            let page: u32 = row
+                .split('\t')
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let rows = by_page.entry(page).or_default();
+            rows.push_str(row);
+            rows.push('\n');
+        }
+        for (page, rows) in by_page {
+            let text = crate::ocr::PageText::from_tsv(&rows).text();
+            found.insert((file.to_string(), page.saturating_sub(1)), (text, None));
+        }
+    }
+    Ok(score(&found, truth))
+}
+
+fn score(found: &Found, truth: &Truth) -> Evaluation {
     let mut pages = Vec::new();
     for t in &truth.pages {
         let truth_text = normalise(&t.text);
@@ -112,14 +154,17 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
             delivered: got.is_some(),
         };
         if let Some((json_text, pdf_text)) = got {
-            let (json_text, pdf_text) = (normalise(json_text), normalise(pdf_text));
+            let json_text = normalise(json_text);
             if t.blank {
                 score.chars_on_blank = json_text.chars().count();
             } else {
                 score.cer = Some(error_rate(&chars(&truth_text), &chars(&json_text)));
                 score.wer = Some(error_rate(&words(&truth_text), &words(&json_text)));
-                score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
-                score.wer_pdf = Some(error_rate(&words(&truth_text), &words(&pdf_text)));
+                if let Some(pdf_text) = pdf_text {
+                    let pdf_text = normalise(pdf_text);
+                    score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
+                    score.wer_pdf = Some(error_rate(&words(&truth_text), &words(&pdf_text)));
+                }
             }
         }
         pages.push(score);
@@ -135,7 +180,7 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
         cer_pdf: collect(|p| p.cer_pdf),
         wer_pdf: collect(|p| p.wer_pdf),
     };
-    Ok(Evaluation { summary, pages })
+    Evaluation { summary, pages }
 }
 
 /// Text of each page of a PDF as `pdftotext -raw` extracts it (content-stream order).
@@ -294,6 +339,45 @@ mod tests {
             normalise("  Sehr\n geehrte\t\tDamen \n"),
             "Sehr geehrte Damen"
         );
+    }
+
+    #[test]
+    fn tesseract_tsv_pages_map_to_frames() {
+        use crate::lab::truth::{PageKind, TruthPage, TRUTH_SCHEMA_VERSION};
+        let dir = tempfile::tempdir().unwrap();
+        let head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n";
+        let rows =
+            "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t90\tErste\n5\t2\t1\t1\t1\t1\t0\t0\t9\t9\t90\tZweite\n";
+        std::fs::write(dir.path().join("a.tif.tsv"), format!("{head}{rows}")).unwrap();
+        let page = |frame: u32, text: &str| TruthPage {
+            file: "a.tif".into(),
+            frame,
+            kind: PageKind::Letter,
+            text: text.into(),
+            skew_deg: 0.0,
+            rotation: 0,
+            blank: false,
+            dpi: 300,
+        };
+        let truth = Truth {
+            schema_version: TRUTH_SCHEMA_VERSION,
+            seed: 0,
+            generator: "test".into(),
+            pages: vec![
+                page(0, "Erste"),
+                page(1, "Zweyte"),
+                TruthPage {
+                    file: "b.png".into(),
+                    ..page(0, "x")
+                },
+            ],
+            documents: vec![],
+        };
+        let e = evaluate_tesseract_tsv(dir.path(), &truth).unwrap();
+        assert_eq!(e.pages[0].cer, Some(0.0));
+        assert!((e.pages[1].cer.unwrap() - 1.0 / 6.0).abs() < 1e-9);
+        assert!(!e.pages[2].delivered);
+        assert_eq!(e.summary.undelivered_pages, 1);
     }
 
     #[test]

@@ -31,6 +31,18 @@ pub fn mailroom(args: &[&OsStr]) -> RunResult {
     }
 }
 
+/// `mailroom run BATCH --out OUT EXTRA...`
+pub fn run_batch(batch: impl AsRef<Path>, out: impl AsRef<Path>, extra: &[&OsStr]) -> RunResult {
+    let mut args: Vec<&OsStr> = vec![
+        "run".as_ref(),
+        batch.as_ref().as_os_str(),
+        "--out".as_ref(),
+        out.as_ref().as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    mailroom(&args)
+}
+
 /// Runs an external checker (qpdf, pdfinfo, ...), which must be installed.
 pub fn tool(name: &str, args: &[&OsStr]) -> Output {
     Command::new(name)
@@ -78,7 +90,7 @@ impl TempBatch {
     }
 }
 
-/// One run over a generated batch with three bad files added, shared by the tests that
+/// One run over a generated batch with four bad files added, shared by the tests that
 /// only read its output.
 pub struct MixedRun {
     pub batch: TempBatch,
@@ -102,6 +114,7 @@ pub fn mixed_batch_run() -> &'static MixedRun {
         let dir = batch.path();
         std::fs::write(dir.join("empty.tif"), b"").unwrap();
         std::fs::write(dir.join("notes.txt"), b"Bitte an FB 61 weiterleiten").unwrap();
+        std::fs::write(dir.join("bomb.png"), png_header_only(100_000, 100_000)).unwrap();
         // a multi-page TIFF of the batch, cut short
         let tiff = batch
             .truth
@@ -115,14 +128,7 @@ pub fn mixed_batch_run() -> &'static MixedRun {
         std::fs::write(dir.join("zz_cut.tif"), &bytes[..bytes.len() * 2 / 3]).unwrap();
 
         let out = tempfile::tempdir().unwrap();
-        let r = mailroom(&[
-            "run".as_ref(),
-            dir.as_os_str(),
-            "--out".as_ref(),
-            out.path().as_os_str(),
-            "--jobs".as_ref(),
-            "2".as_ref(),
-        ]);
+        let r = run_batch(dir, out.path(), &["--jobs".as_ref(), "2".as_ref()]);
         let report: Value = serde_json::from_slice(
             &std::fs::read(out.path().join("report.json"))
                 .unwrap_or_else(|e| panic!("no report.json ({e}); stderr:\n{}", r.stderr)),
@@ -138,4 +144,37 @@ pub fn mixed_batch_run() -> &'static MixedRun {
             stderr: r.stderr,
         }
     })
+}
+
+/// A PNG that claims to be `width` x `height` pixels but carries no image data: the shape
+/// of a decompression bomb, which must be refused from its header alone.
+pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    for (kind, body) in [(&b"IHDR"[..], &ihdr[..]), (b"IEND", &[])] {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(body);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

@@ -29,6 +29,14 @@ pub struct InputSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CleanupSettings {
+    /// Whiten dark scanner edges along the sides of the image.
+    pub remove_borders: bool,
+    /// Remove tiny isolated specks.
+    pub despeckle: bool,
+    /// Detect blank pages (kept as evidence, not OCRed).
+    pub blank_detection: bool,
+    /// A page whose centre has less writing-sized ink than this share is blank.
+    pub blank_max_ink: f32,
     /// Find and remove skew before OCR.
     pub deskew: bool,
     /// Leptonica skew confidence needed to rotate; below it the page is flagged.
@@ -42,6 +50,10 @@ pub struct CleanupSettings {
 impl Default for CleanupSettings {
     fn default() -> Self {
         CleanupSettings {
+            remove_borders: true,
+            despeckle: true,
+            blank_detection: true,
+            blank_max_ink: 0.0002,
             deskew: true,
             min_skew_confidence: 3.0,
             orientation: true,
@@ -54,6 +66,8 @@ impl Default for CleanupSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct OcrSettings {
     pub language: String,
+    /// Pages whose mean word confidence is below this are flagged `low_ocr_confidence`.
+    pub min_confidence: f32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -87,6 +101,7 @@ impl Default for OcrSettings {
     fn default() -> Self {
         OcrSettings {
             language: "deu".into(),
+            min_confidence: 70.0,
         }
     }
 }
@@ -127,6 +142,12 @@ impl Profile {
             );
         }
         let c = &self.cleanup;
+        if !(0.0..0.05).contains(&c.blank_max_ink) {
+            bail!(
+                "cleanup.blank_max_ink = {} is out of range (0 to 0.05)",
+                c.blank_max_ink
+            );
+        }
         if !(0.0..=100.0).contains(&c.min_skew_confidence)
             || !(0.0..=100.0).contains(&c.min_orientation_confidence)
         {

@@ -25,14 +25,15 @@ use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
 use crate::package::{
-    encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, SourceRecord, Timings,
-    DOCUMENT_SCHEMA_VERSION,
+    encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, RemovalReason, RemovedPage,
+    SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,
 };
-use crate::report::{Counts, DocumentSummary, RunReport, REPORT_SCHEMA_VERSION};
+use crate::report::{Counts, DocumentSummary, FlaggedPage, RunReport, REPORT_SCHEMA_VERSION};
 
 /// Sub-folders of the output folder.
 pub const DOCUMENTS_DIR: &str = "documents";
 pub const QUARANTINE_DIR: &str = "quarantine";
+pub const EVIDENCE_DIR: &str = "evidence";
 pub const REPORT_FILE: &str = "report.json";
 
 /// What to run.
@@ -63,7 +64,8 @@ struct ReadPage {
     frame: usize,
     sha256: String,
     image: EncodedImage,
-    text: PageText,
+    /// None for a blank page (not OCRed; kept as evidence).
+    text: Option<PageText>,
     cleanup: CleanupRecord,
     dpi: crate::model::Dpi,
     color: crate::model::ColorKind,
@@ -122,15 +124,20 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     let cpu = crate::report::cpu_seconds()
         .zip(cpu_start)
         .map(|(end, start)| end - start);
+    let pages_delivered: usize = delivered.iter().map(|d| d.pages).sum();
+    let pages_evidence: usize = delivered.iter().map(|d| d.removed_pages).sum();
+    let pages_quarantined: usize = quarantined.iter().map(|q| q.pages).sum();
     let counts = Counts {
         files_in: listing.candidates.len(),
         files_ignored: listing.ignored.len(),
-        pages_in: delivered.iter().map(|d| d.pages).sum::<usize>()
-            + quarantined.iter().map(|q| q.pages).sum::<usize>(),
-        pages_delivered: delivered.iter().map(|d| d.pages).sum(),
-        pages_quarantined: quarantined.iter().map(|q| q.pages).sum(),
-        documents: delivered.len(),
         files_quarantined: quarantined.len(),
+        pages_in: pages_delivered + pages_evidence + pages_quarantined,
+        pages_delivered,
+        pages_evidence,
+        pages_quarantined,
+        documents: delivered.iter().filter(|d| d.pdf.is_some()).count(),
+        documents_all_blank: delivered.iter().filter(|d| d.pdf.is_none()).count(),
+        pages_flagged: delivered.iter().map(|d| d.flagged.len()).sum(),
     };
     let report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
@@ -297,31 +304,42 @@ impl Stages<'_> {
         // Cleanup and OCR share the worker's Tesseract engines.
         let t = Instant::now();
         let settings = &self.req.profile.cleanup;
-        let (pixels, dpi, cleanup, text, ocr_ms) = self
+        let min_conf = self.req.profile.ocr.min_confidence;
+        let (cleaned, text, ocr_ms) = self
             .engines
             .with_engine(|engine| -> Result<_, PageFailure> {
-                let (pixels, dpi, record) = cleanup::clean(pixels, info.dpi, settings, engine)
+                let mut cleaned = cleanup::clean(pixels, info.dpi, settings, engine)
                     .map_err(|e| fail(Stage::Cleanup)(&e))?;
+                if cleaned.record.blank {
+                    return Ok((cleaned, None, 0));
+                }
                 let t_ocr = Instant::now();
-                let gray = Pix::from_gray(&pixels.to_gray()).map_err(|e| fail(Stage::Ocr)(&e))?;
+                let gray =
+                    Pix::from_gray(&cleaned.pixels.to_gray()).map_err(|e| fail(Stage::Ocr)(&e))?;
                 let text = engine
-                    .recognize(&gray, dpi.y.round() as u32)
+                    .recognize(&gray, cleaned.dpi.y.round() as u32)
                     .map_err(|e| fail(Stage::Ocr)(&e))?;
-                Ok((
-                    pixels,
-                    dpi,
-                    record,
-                    text,
-                    t_ocr.elapsed().as_millis() as u64,
-                ))
+                if text.mean_confidence().is_some_and(|c| c < min_conf) {
+                    cleaned.record.flags.push(cleanup::Flag::LowOcrConfidence);
+                }
+                Ok((cleaned, Some(text), t_ocr.elapsed().as_millis() as u64))
             })
             .map_err(|e| fail(Stage::Ocr)(&e))??;
         timings.ocr = ocr_ms;
         timings.cleanup = (t.elapsed().as_millis() as u64).saturating_sub(ocr_ms);
+        let cleanup::Cleaned {
+            pixels,
+            dpi,
+            record: cleanup,
+        } = cleaned;
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
-        let unchanged = !cleanup.deskewed && cleanup.rotation == 0;
+        let unchanged = cleanup.blank
+            || (!cleanup.deskewed
+                && cleanup.rotation == 0
+                && cleanup.borders.is_empty()
+                && cleanup.speckles_removed == 0);
         let single_jpeg =
             (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
@@ -347,91 +365,133 @@ impl Stages<'_> {
     ) -> Result<DocumentSummary> {
         let id = document_id(index, &src.rel);
         let t = Instant::now();
-        let pdf_pages: Vec<PdfPage> = pages
-            .iter()
-            .map(|p| PdfPage {
-                image: &p.image,
-                dpi: (p.dpi.x, p.dpi.y),
-                text: &p.text,
-            })
-            .collect();
-        let pdf_bytes = pdf::write_pdf(
-            &pdf_pages,
-            &PdfMeta {
-                title: &id,
-                created: &self.created.pdf_date(),
-            },
-            self.font,
-        )?;
+        let meta = PdfMeta {
+            title: &id,
+            created: &self.created.pdf_date(),
+        };
+        let (kept, removed): (Vec<&ReadPage>, Vec<&ReadPage>) =
+            pages.iter().partition(|p| p.text.is_some());
+        let no_text = PageText::default();
+        let pdf_of = |pages: &[&ReadPage]| -> Result<Option<Vec<u8>>> {
+            if pages.is_empty() {
+                return Ok(None);
+            }
+            let pdf_pages: Vec<PdfPage> = pages
+                .iter()
+                .map(|p| PdfPage {
+                    image: &p.image,
+                    dpi: (p.dpi.x, p.dpi.y),
+                    text: p.text.as_ref().unwrap_or(&no_text),
+                })
+                .collect();
+            Ok(Some(pdf::write_pdf(&pdf_pages, &meta, self.font)?))
+        };
+        let pdf_bytes = pdf_of(&kept)?;
+        let evidence_bytes = pdf_of(&removed)?;
         let mut timings = Timings::default();
         for p in pages {
             timings += p.timings;
         }
         timings.pdf = t.elapsed().as_millis() as u64;
 
-        let lang = &self.req.profile.ocr.language;
-        let page_records: Vec<PageRecord> = pages
-            .iter()
-            .enumerate()
-            .map(|(n, p)| PageRecord {
-                number: n + 1,
-                source_file: src.rel.clone(),
-                frame: p.frame,
-                sha256: p.sha256.clone(),
-                width_px: p.image.width,
-                height_px: p.image.height,
-                dpi: p.dpi,
-                color: p.color,
-                image_bytes: p.image.len(),
-                cleanup: p.cleanup.clone(),
-                ocr: OcrRecord {
-                    language: lang.clone(),
-                    mean_confidence: p.text.mean_confidence(),
-                    words: p.text.word_count(),
-                    text: p.text.text(),
-                    lines: p.text.clone(),
-                },
-            })
-            .collect();
         let pdf_name = format!("{id}.pdf");
+        let evidence_name = format!("{id}-removed.pdf");
         let json_name = format!("{id}.json");
+        let file_record = |name: &str, bytes: &[u8]| FileRecord {
+            file: name.to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        };
         let record = DocumentRecord {
             schema_version: DOCUMENT_SCHEMA_VERSION,
             id: id.clone(),
             mailroom_version: crate::VERSION.to_string(),
             profile: self.req.profile.name.clone(),
             created: self.created.rfc3339(),
-            pdf: FileRecord {
-                file: pdf_name.clone(),
-                sha256: sha256_hex(&pdf_bytes),
-                bytes: pdf_bytes.len() as u64,
-            },
+            pdf: pdf_bytes.as_deref().map(|b| file_record(&pdf_name, b)),
+            evidence_pdf: evidence_bytes
+                .as_deref()
+                .map(|b| file_record(&format!("../{EVIDENCE_DIR}/{evidence_name}"), b)),
             sources: vec![SourceRecord {
                 file: src.rel.clone(),
                 format: src.format,
                 sha256: src.sha256.clone(),
                 bytes: src.bytes,
             }],
-            pages: page_records,
+            pages: kept
+                .iter()
+                .enumerate()
+                .map(|(n, p)| self.page_record(n + 1, src, p))
+                .collect(),
+            removed_pages: removed
+                .iter()
+                .enumerate()
+                .map(|(n, p)| RemovedPage {
+                    reason: RemovalReason::Blank,
+                    page: self.page_record(n + 1, src, p),
+                })
+                .collect(),
             timings_ms: timings,
         };
-        let dir = self.req.out.join(DOCUMENTS_DIR);
-        // PDF first, JSON second: a JSON sidecar always describes a complete PDF.
-        write_atomic(&dir.join(&pdf_name), &pdf_bytes)?;
-        write_atomic(&dir.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
-        let confs: Vec<f32> = pages
+        // PDFs first, JSON last: a JSON sidecar always describes complete PDFs.
+        let docs = self.req.out.join(DOCUMENTS_DIR);
+        if let Some(bytes) = &pdf_bytes {
+            write_atomic(&docs.join(&pdf_name), bytes)?;
+        }
+        if let Some(bytes) = &evidence_bytes {
+            let dir = self.req.out.join(EVIDENCE_DIR);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            write_atomic(&dir.join(&evidence_name), bytes)?;
+        }
+        write_atomic(&docs.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
+        let confs: Vec<f32> = kept
             .iter()
-            .filter_map(|p| p.text.mean_confidence())
+            .filter_map(|p| p.text.as_ref().and_then(PageText::mean_confidence))
             .collect();
         Ok(DocumentSummary {
-            id,
-            pdf: format!("{DOCUMENTS_DIR}/{pdf_name}"),
+            id: id.clone(),
+            pdf: pdf_bytes.map(|_| format!("{DOCUMENTS_DIR}/{pdf_name}")),
             json: format!("{DOCUMENTS_DIR}/{json_name}"),
-            pages: pages.len(),
+            evidence_pdf: evidence_bytes.map(|_| format!("{EVIDENCE_DIR}/{evidence_name}")),
+            pages: kept.len(),
+            removed_pages: removed.len(),
             sources: vec![src.rel.clone()],
             mean_confidence: (!confs.is_empty())
                 .then(|| confs.iter().sum::<f32>() / confs.len() as f32),
+            flagged: pages
+                .iter()
+                .filter(|p| !p.cleanup.flags.is_empty())
+                .map(|p| FlaggedPage {
+                    source_file: src.rel.clone(),
+                    frame: p.frame,
+                    flags: p.cleanup.flags.clone(),
+                    ink_coverage: p.cleanup.ink_coverage,
+                })
+                .collect(),
         })
+    }
+
+    fn page_record(&self, number: usize, src: &SourceFile, p: &ReadPage) -> PageRecord {
+        PageRecord {
+            number,
+            source_file: src.rel.clone(),
+            frame: p.frame,
+            sha256: p.sha256.clone(),
+            width_px: p.image.width,
+            height_px: p.image.height,
+            dpi: p.dpi,
+            color: p.color,
+            image_bytes: p.image.len(),
+            cleanup: p.cleanup.clone(),
+            ocr: p.text.as_ref().map(|text| OcrRecord {
+                language: self.req.profile.ocr.language.clone(),
+                mean_confidence: text.mean_confidence(),
+                words: text.word_count(),
+                text: text.text(),
+                lines: text.clone(),
+            }),
+        }
     }
 }
 
@@ -530,7 +590,7 @@ pub fn prepare_output(out: &Path, replace: bool) -> Result<()> {
         );
     }
     if non_empty {
-        for sub in [DOCUMENTS_DIR, QUARANTINE_DIR] {
+        for sub in [DOCUMENTS_DIR, QUARANTINE_DIR, EVIDENCE_DIR] {
             let p = out.join(sub);
             if p.is_dir() {
                 std::fs::remove_dir_all(&p)

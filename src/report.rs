@@ -10,7 +10,7 @@ use crate::model::Quarantined;
 use crate::pipeline::Observer;
 
 /// Version of the `report.json` layout.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -33,28 +33,51 @@ pub struct RunReport {
 }
 
 /// The counts that prove that no page was lost:
-/// `pages_in = pages_delivered + pages_quarantined` and
-/// `files_in = files of delivered documents + files_quarantined`.
+/// `pages_in = pages_delivered + pages_evidence + pages_quarantined` and
+/// `files_in = files of documents + files_quarantined`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
     pub files_in: usize,
     pub files_ignored: usize,
     pub files_quarantined: usize,
     pub pages_in: usize,
+    /// Pages in the documents' PDFs.
     pub pages_delivered: usize,
+    /// Pages removed from documents (blank) and kept in evidence PDFs.
+    pub pages_evidence: usize,
     pub pages_quarantined: usize,
+    /// Documents with a PDF.
     pub documents: usize,
+    /// Inputs whose every page was blank: no PDF, evidence only.
+    pub documents_all_blank: usize,
+    /// Pages with QA flags (see `documents[].flagged`).
+    pub pages_flagged: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DocumentSummary {
     pub id: String,
-    /// Paths relative to the output folder.
-    pub pdf: String,
+    /// Paths relative to the output folder. No PDF when every page was blank.
+    pub pdf: Option<String>,
     pub json: String,
+    pub evidence_pdf: Option<String>,
+    /// Pages in the PDF.
     pub pages: usize,
+    /// Pages removed (blank) and kept in the evidence PDF.
+    pub removed_pages: usize,
     pub sources: Vec<String>,
     pub mean_confidence: Option<f32>,
+    /// Pages with QA flags (uncertain skew or orientation, near blank, low OCR confidence).
+    pub flagged: Vec<FlaggedPage>,
+}
+
+/// A page an operator may want to look at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlaggedPage {
+    pub source_file: String,
+    pub frame: usize,
+    pub flags: Vec<crate::cleanup::Flag>,
+    pub ink_coverage: f32,
 }
 
 impl RunReport {
@@ -77,11 +100,15 @@ impl RunReport {
                 c.pages_quarantined
             ));
         }
-        if c.pages_in != c.pages_delivered + c.pages_quarantined {
+        if c.pages_in != c.pages_delivered + c.pages_evidence + c.pages_quarantined {
             problems.push(format!(
-                "pages_in {} != delivered {} + quarantined {}",
-                c.pages_in, c.pages_delivered, c.pages_quarantined
+                "pages_in {} != delivered {} + evidence {} + quarantined {}",
+                c.pages_in, c.pages_delivered, c.pages_evidence, c.pages_quarantined
             ));
+        }
+        let with_pdf = self.documents.iter().filter(|d| d.pdf.is_some()).count();
+        if c.documents != with_pdf || c.documents_all_blank != self.documents.len() - with_pdf {
+            problems.push("document counts differ from the document list".to_string());
         }
         let mut seen: Vec<&str> = self
             .documents
@@ -102,8 +129,8 @@ impl RunReport {
                 seen.len()
             ));
         }
-        if c.documents != self.documents.len() || c.files_quarantined != self.quarantined.len() {
-            problems.push("document or quarantine count differs from its list".to_string());
+        if c.files_quarantined != self.quarantined.len() {
+            problems.push("quarantine count differs from its list".to_string());
         }
         if problems.is_empty() {
             Ok(())
@@ -134,6 +161,19 @@ impl RunReport {
             "  delivered    {:>5} pages in {} documents -> {}/documents",
             c.pages_delivered, c.documents, self.out
         );
+        if c.pages_evidence > 0 {
+            let _ = writeln!(
+                s,
+                "  blank        {:>5} pages removed, kept as evidence -> {}/evidence{}",
+                c.pages_evidence,
+                self.out,
+                if c.documents_all_blank > 0 {
+                    format!(" ({} inputs were blank throughout)", c.documents_all_blank)
+                } else {
+                    String::new()
+                }
+            );
+        }
         let _ = writeln!(
             s,
             "  quarantined  {:>5} pages in {} files{}",
@@ -147,6 +187,30 @@ impl RunReport {
         );
         for q in &self.quarantined {
             let _ = writeln!(s, "    {}: {}", q.file, q.reason);
+        }
+        if c.pages_flagged > 0 {
+            let _ = writeln!(s, "  flagged      {:>5} pages to look at:", c.pages_flagged);
+            for d in &self.documents {
+                for f in &d.flagged {
+                    let flags: Vec<String> = f
+                        .flags
+                        .iter()
+                        .map(|x| {
+                            serde_json::to_value(x)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        s,
+                        "    {} page {}: {}",
+                        f.source_file,
+                        f.frame + 1,
+                        flags.join(", ")
+                    );
+                }
+            }
         }
         if c.files_ignored > 0 {
             let _ = writeln!(
@@ -169,8 +233,8 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "  check        pages in = delivered + quarantined: {} = {} + {}",
-            c.pages_in, c.pages_delivered, c.pages_quarantined
+            "  check        pages in = delivered + evidence + quarantined: {} = {} + {} + {}",
+            c.pages_in, c.pages_delivered, c.pages_evidence, c.pages_quarantined
         );
         let _ = write!(s, "  report       {}/report.json", self.out);
         s

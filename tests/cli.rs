@@ -8,10 +8,10 @@ use std::fs;
 
 use mailroom::lab::evaluate::{error_rate, evaluate, normalise, pdftotext_pages};
 use serde_json::Value;
-use util::{mailroom, mixed_batch_run, run_batch, tool, TempBatch};
+use util::{mailroom, mixed_batch_run, pdf_pages, run_batch, tool, TempBatch};
 
 #[test]
-fn every_page_is_delivered_or_quarantined_and_the_report_proves_it() {
+fn every_page_is_delivered_kept_or_quarantined_and_the_report_proves_it() {
     let run = mixed_batch_run();
     assert_eq!(
         run.code, 3,
@@ -22,7 +22,10 @@ fn every_page_is_delivered_or_quarantined_and_the_report_proves_it() {
     let truth_pages = run.truth.pages.len() as u64;
     // four bad files: empty, truncated, unknown format, bomb; each counts its pages (>= 1)
     let quarantined_pages = c["pages_quarantined"].as_u64().unwrap();
-    assert_eq!(c["pages_delivered"].as_u64().unwrap(), truth_pages);
+    let delivered = c["pages_delivered"].as_u64().unwrap();
+    let evidence = c["pages_evidence"].as_u64().unwrap();
+    assert_eq!(delivered + evidence, truth_pages);
+    assert!(evidence > 0, "the batch has blank backs, kept as evidence");
     assert_eq!(
         c["pages_in"].as_u64().unwrap(),
         truth_pages + quarantined_pages
@@ -38,25 +41,34 @@ fn every_page_is_delivered_or_quarantined_and_the_report_proves_it() {
         "truth.json is batch metadata"
     );
 
-    // every page of the truth is in exactly one delivered document, in order
+    // every page of the truth is in exactly one document (in its PDF or removed as
+    // evidence), in order
     let mut seen = HashSet::new();
     for doc in run.report["documents"].as_array().unwrap() {
         let record = run.document(doc["json"].as_str().unwrap());
-        let mut last = None;
-        for p in record["pages"].as_array().unwrap() {
-            let key = (
-                p["source_file"].as_str().unwrap().to_string(),
-                p["frame"].as_u64().unwrap(),
-            );
-            if let Some((f, n)) = &last {
-                if f == &key.0 {
-                    assert!(key.1 > *n, "pages out of order in {}", doc["id"]);
+        for list in ["pages", "removed_pages"] {
+            let mut last = None;
+            for p in record[list].as_array().unwrap() {
+                let key = (
+                    p["source_file"].as_str().unwrap().to_string(),
+                    p["frame"].as_u64().unwrap(),
+                );
+                if let Some((f, n)) = &last {
+                    if f == &key.0 {
+                        assert!(key.1 > *n, "pages out of order in {}", doc["id"]);
+                    }
                 }
+                last = Some(key.clone());
+                assert!(seen.insert(key), "page delivered twice");
+                assert_eq!(p["sha256"].as_str().unwrap().len(), 64);
+                assert!(p["dpi"]["x"].as_f64().unwrap() >= 299.0);
+                assert_eq!(list == "removed_pages", p["cleanup"]["blank"] == true);
+                assert_eq!(
+                    list == "removed_pages",
+                    p["ocr"].is_null(),
+                    "blank pages are not OCRed"
+                );
             }
-            last = Some(key.clone());
-            assert!(seen.insert(key), "page delivered twice");
-            assert_eq!(p["sha256"].as_str().unwrap().len(), 64);
-            assert!(p["dpi"]["x"].as_f64().unwrap() >= 299.0);
         }
     }
     for p in &run.truth.pages {
@@ -114,7 +126,10 @@ fn bad_files_are_quarantined_with_a_reason_and_one_clear_line() {
 fn pdfs_pass_qpdf_and_pdfinfo_agrees_with_the_json() {
     let run = mixed_batch_run();
     for doc in run.report["documents"].as_array().unwrap() {
-        let pdf = run.out.path().join(doc["pdf"].as_str().unwrap());
+        let Some(pdf) = doc["pdf"].as_str() else {
+            continue; // blank throughout: evidence only
+        };
+        let pdf = run.out.path().join(pdf);
         let check = tool("qpdf", &["--check".as_ref(), pdf.as_os_str()]);
         assert!(
             check.status.success(),
@@ -123,14 +138,7 @@ fn pdfs_pass_qpdf_and_pdfinfo_agrees_with_the_json() {
             String::from_utf8_lossy(&check.stdout)
         );
         let info = String::from_utf8(tool("pdfinfo", &[pdf.as_os_str()]).stdout).unwrap();
-        let pages: u64 = info
-            .lines()
-            .find_map(|l| l.strip_prefix("Pages:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert_eq!(pages, doc["pages"].as_u64().unwrap());
+        assert_eq!(pdf_pages(&pdf), doc["pages"].as_u64().unwrap());
         // 300-dpi A4 scans give A4 pages: 595 x 842 points
         assert!(info.contains("595.2 x 841.92 pts"), "{info}");
 
@@ -140,7 +148,7 @@ fn pdfs_pass_qpdf_and_pdfinfo_agrees_with_the_json() {
             record["pdf"]["sha256"].as_str().unwrap(),
             mailroom::fsutil::sha256_hex(&bytes)
         );
-        assert_eq!(record["schema_version"], 1);
+        assert_eq!(record["schema_version"], 2);
     }
 }
 
@@ -174,7 +182,10 @@ fn umlauts_and_sharp_s_survive_into_the_pdf_text() {
     let run = mixed_batch_run();
     let mut all = String::new();
     for doc in run.report["documents"].as_array().unwrap() {
-        for page in pdftotext_pages(&run.out.path().join(doc["pdf"].as_str().unwrap())).unwrap() {
+        let Some(pdf) = doc["pdf"].as_str() else {
+            continue;
+        };
+        for page in pdftotext_pages(&run.out.path().join(pdf)).unwrap() {
             all.push_str(&page);
         }
     }
@@ -206,7 +217,9 @@ fn clean_batch_exits_zero_and_json_goes_to_stdout() {
     let forced = run_batch(batch.path(), out.path(), &["--force".as_ref()]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(
-        forced.stdout.contains("pages in = delivered + quarantined"),
+        forced
+            .stdout
+            .contains("pages in = delivered + evidence + quarantined"),
         "{}",
         forced.stdout
     );
@@ -313,4 +326,57 @@ fn pages_scanned_sideways_or_upside_down_come_out_upright() {
         );
         assert!(cer < 0.1, "{}: CER {cer:.3} after turning", doc["id"]);
     }
+}
+
+#[test]
+fn blank_pages_are_kept_as_evidence_and_never_pages_with_content() {
+    let run = mixed_batch_run();
+    let eval = evaluate(run.out.path(), &run.truth).unwrap();
+    let b = &eval.summary.blank;
+    assert!(b.truly_blank > 0, "the batch has blank backs");
+    assert_eq!(
+        b.content_judged_blank, 0,
+        "a page with content was judged blank"
+    );
+    assert_eq!(b.found, b.truly_blank, "a blank back was missed");
+    for doc in run.report["documents"].as_array().unwrap() {
+        let removed = doc["removed_pages"].as_u64().unwrap();
+        let Some(evidence) = doc["evidence_pdf"].as_str() else {
+            assert_eq!(removed, 0);
+            continue;
+        };
+        let pdf = run.out.path().join(evidence);
+        assert!(tool("qpdf", &["--check".as_ref(), pdf.as_os_str()])
+            .status
+            .success());
+        assert_eq!(pdf_pages(&pdf), removed);
+        let record = run.document(doc["json"].as_str().unwrap());
+        for p in record["removed_pages"].as_array().unwrap() {
+            assert_eq!(p["reason"], "blank");
+            assert!(p["cleanup"]["ink_coverage"].as_f64().unwrap() < 0.0002);
+        }
+    }
+}
+
+#[test]
+fn cleanup_straightens_and_turns_pages_as_the_truth_says() {
+    let run = mixed_batch_run();
+    let eval = evaluate(run.out.path(), &run.truth).unwrap();
+    let skew = eval.summary.skew_error.as_ref().unwrap();
+    assert!(
+        skew.median <= 0.1,
+        "median residual skew {:.3} deg",
+        skew.median
+    );
+    assert!(
+        skew.worst <= 0.3,
+        "worst residual skew {:.3} deg",
+        skew.worst
+    );
+    let r = &eval.summary.rotation;
+    assert_eq!(r.turned_wrongly, 0);
+    assert_eq!(
+        r.upright, r.pages,
+        "every page with content comes out upright"
+    );
 }

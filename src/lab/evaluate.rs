@@ -1,9 +1,13 @@
 //! Accuracy evaluation: scores a run's output against the batch's `truth.json`.
 //!
-//! For every page of the truth it finds the page in the output (via the documents' JSON),
-//! and computes the character and word error rates of the text in the JSON and of the text
-//! that `pdftotext -raw` extracts from the PDF (an independent reader of our text layer).
-//! Texts are compared after collapsing all whitespace to single spaces.
+//! For every page of the truth it finds the page in the output (via the documents' JSON,
+//! delivered or removed as blank) and measures:
+//! - text: character and word error rates of the text in the JSON and of the text that
+//!   `pdftotext -raw` extracts from the PDF (an independent reader of our text layer),
+//!   compared after collapsing all whitespace to single spaces;
+//! - cleanup: residual skew |found - true| (degrees), whether the page came out upright,
+//!   and blank detection (precision, recall, and pages with content judged blank: the
+//!   one error that must never happen).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +16,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::cleanup::CleanupRecord;
 use crate::lab::truth::Truth;
 use crate::package::DocumentRecord;
 use crate::report::RunReport;
@@ -23,8 +28,8 @@ pub struct PageScore {
     pub blank: bool,
     /// Characters in the (normalised) truth text.
     pub truth_chars: usize,
-    /// Error rates of the JSON text; for blank pages, the number of characters output
-    /// counts as errors and the rates are absent.
+    /// Error rates of the JSON text (absent for truly blank pages). A page with content
+    /// that was judged blank lost all its text: rates 1.0.
     pub cer: Option<f64>,
     pub wer: Option<f64>,
     /// The same from `pdftotext -raw` of the PDF page.
@@ -32,8 +37,18 @@ pub struct PageScore {
     pub wer_pdf: Option<f64>,
     /// Characters recognised on a blank page (should be 0).
     pub chars_on_blank: usize,
-    /// False when the page is not in any delivered document (quarantined or lost).
+    /// False when the page is in no document's JSON (quarantined or lost).
     pub delivered: bool,
+    /// Cleanup judged the page blank.
+    pub judged_blank: bool,
+    pub skew_true: f64,
+    pub skew_found: Option<f64>,
+    /// |found - true| in degrees, for pages with content.
+    pub skew_error: Option<f64>,
+    pub rotation_true: u32,
+    pub rotation_applied: u32,
+    /// The page came out upright (pages with content).
+    pub upright: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +68,31 @@ pub struct Summary {
     pub wer: Option<Stats>,
     pub cer_pdf: Option<Stats>,
     pub wer_pdf: Option<Stats>,
+    /// Residual skew over pages with content whose true skew is within +-5 degrees.
+    pub skew_error: Option<Stats>,
+    pub rotation: RotationSummary,
+    pub blank: BlankSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RotationSummary {
+    /// Pages with content that were checked.
+    pub pages: usize,
+    pub upright: usize,
+    /// Pages that cleanup turned, but wrongly (worse than leaving them).
+    pub turned_wrongly: usize,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlankSummary {
+    pub truly_blank: usize,
+    pub found: usize,
+    pub missed: usize,
+    /// Pages with content judged blank: must be 0.
+    pub content_judged_blank: usize,
+    pub precision: f64,
+    pub recall: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +100,15 @@ pub struct Evaluation {
     pub summary: Summary,
     pub pages: Vec<PageScore>,
 }
+
+/// What the output says about one page.
+struct Found {
+    text: Option<String>,
+    pdf_text: Option<String>,
+    cleanup: Option<CleanupRecord>,
+}
+
+type FoundMap = HashMap<(String, u32), Found>;
 
 /// Evaluates the output folder of a run against the truth.
 pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
@@ -70,18 +119,21 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
     )
     .with_context(|| format!("{} is not a mailroom report", report_path.display()))?;
 
-    let mut found: Found = HashMap::new();
+    let mut found: FoundMap = HashMap::new();
     for doc in &report.documents {
         let record: DocumentRecord = serde_json::from_slice(
             &std::fs::read(out_dir.join(&doc.json))
                 .with_context(|| format!("cannot read {}", doc.json))?,
         )
         .with_context(|| format!("{} is not a document record", doc.json))?;
-        let pdf_pages = pdftotext_pages(&out_dir.join(&doc.pdf))?;
+        let pdf_pages = match &doc.pdf {
+            Some(pdf) => pdftotext_pages(&out_dir.join(pdf))?,
+            None => Vec::new(),
+        };
         if pdf_pages.len() < record.pages.len() {
             bail!(
                 "{}: pdftotext found {} pages, the JSON lists {}",
-                doc.pdf,
+                doc.json,
                 pdf_pages.len(),
                 record.pages.len()
             );
@@ -89,21 +141,33 @@ pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
         for (page, pdf_text) in record.pages.iter().zip(pdf_pages) {
             found.insert(
                 (page.source_file.clone(), page.frame as u32),
-                (page.ocr.text.clone(), Some(pdf_text)),
+                Found {
+                    text: page.ocr.as_ref().map(|o| o.text.clone()),
+                    pdf_text: Some(pdf_text),
+                    cleanup: Some(page.cleanup.clone()),
+                },
+            );
+        }
+        for removed in &record.removed_pages {
+            let page = &removed.page;
+            found.insert(
+                (page.source_file.clone(), page.frame as u32),
+                Found {
+                    text: None,
+                    pdf_text: None,
+                    cleanup: Some(page.cleanup.clone()),
+                },
             );
         }
     }
     Ok(score(&found, truth))
 }
 
-/// Recognised text per page: (batch file, frame) -> (text, text from the PDF if any).
-type Found = HashMap<(String, u32), (String, Option<String>)>;
-
 /// Evaluates plain `tesseract <file> <base> tsv` output (one `<file name>.tsv` per batch
 /// file in `dir`, multi-page files with one page number per frame) against the truth:
-/// the same scoring for the floor of the benchmark.
+/// the same text scoring for the floor of the benchmark (no cleanup records).
 pub fn evaluate_tesseract_tsv(dir: &Path, truth: &Truth) -> Result<Evaluation> {
-    let mut found: Found = HashMap::new();
+    let mut found: FoundMap = HashMap::new();
     let files: std::collections::BTreeSet<&str> =
         truth.pages.iter().map(|p| p.file.as_str()).collect();
     for file in files {
@@ -130,17 +194,28 @@ pub fn evaluate_tesseract_tsv(dir: &Path, truth: &Truth) -> Result<Evaluation> {
         }
         for (page, rows) in by_page {
             let text = crate::ocr::PageText::from_tsv(&rows).text();
-            found.insert((file.to_string(), page.saturating_sub(1)), (text, None));
+            found.insert(
+                (file.to_string(), page.saturating_sub(1)),
+                Found {
+                    text: Some(text),
+                    pdf_text: None,
+                    cleanup: None,
+                },
+            );
         }
     }
     Ok(score(&found, truth))
 }
 
-fn score(found: &Found, truth: &Truth) -> Evaluation {
+fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
     let mut pages = Vec::new();
     for t in &truth.pages {
         let truth_text = normalise(&t.text);
         let got = found.get(&(t.file.clone(), t.frame));
+        let cleanup = got.and_then(|g| g.cleanup.as_ref());
+        let judged_blank = cleanup.is_some_and(|c| c.blank);
+        let rotation_applied = cleanup.map_or(0, |c| c.rotation);
+        let skew_found = cleanup.and_then(|c| c.skew_deg).map(f64::from);
         let mut score = PageScore {
             file: t.file.clone(),
             frame: t.frame,
@@ -152,24 +227,81 @@ fn score(found: &Found, truth: &Truth) -> Evaluation {
             wer_pdf: None,
             chars_on_blank: 0,
             delivered: got.is_some(),
+            judged_blank,
+            skew_true: t.skew_deg,
+            skew_found,
+            skew_error: None,
+            rotation_true: t.rotation,
+            rotation_applied,
+            upright: None,
         };
-        if let Some((json_text, pdf_text)) = got {
-            let json_text = normalise(json_text);
+        if let Some(g) = got {
             if t.blank {
-                score.chars_on_blank = json_text.chars().count();
+                score.chars_on_blank = g
+                    .text
+                    .as_deref()
+                    .map_or(0, |s| normalise(s).chars().count());
             } else {
-                score.cer = Some(error_rate(&chars(&truth_text), &chars(&json_text)));
-                score.wer = Some(error_rate(&words(&truth_text), &words(&json_text)));
-                if let Some(pdf_text) = pdf_text {
+                // A page with content judged blank lost all of its text.
+                let text = normalise(g.text.as_deref().unwrap_or(""));
+                score.cer = Some(error_rate(&chars(&truth_text), &chars(&text)));
+                score.wer = Some(error_rate(&words(&truth_text), &words(&text)));
+                if let Some(pdf_text) = &g.pdf_text {
                     let pdf_text = normalise(pdf_text);
                     score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
                     score.wer_pdf = Some(error_rate(&words(&truth_text), &words(&pdf_text)));
+                }
+                if cleanup.is_some() {
+                    score.skew_error = skew_found.map(|f| (f - t.skew_deg).abs());
+                    score.upright = Some((t.rotation + rotation_applied) % 360 == 0);
                 }
             }
         }
         pages.push(score);
     }
     let collect = |f: fn(&PageScore) -> Option<f64>| stats(pages.iter().filter_map(f).collect());
+    let checked: Vec<&PageScore> = pages.iter().filter(|p| p.upright.is_some()).collect();
+    let upright = checked.iter().filter(|p| p.upright == Some(true)).count();
+    let rotation = RotationSummary {
+        pages: checked.len(),
+        upright,
+        turned_wrongly: checked
+            .iter()
+            .filter(|p| p.upright == Some(false) && p.rotation_applied != 0)
+            .count(),
+        accuracy: if checked.is_empty() {
+            0.0
+        } else {
+            upright as f64 / checked.len() as f64
+        },
+    };
+    let delivered: Vec<&PageScore> = pages.iter().filter(|p| p.delivered).collect();
+    let truly_blank = delivered.iter().filter(|p| p.blank).count();
+    let found_blank = delivered
+        .iter()
+        .filter(|p| p.blank && p.judged_blank)
+        .count();
+    let content_judged_blank = delivered
+        .iter()
+        .filter(|p| !p.blank && p.judged_blank)
+        .count();
+    let judged = found_blank + content_judged_blank;
+    let blank = BlankSummary {
+        truly_blank,
+        found: found_blank,
+        missed: truly_blank - found_blank,
+        content_judged_blank,
+        precision: if judged == 0 {
+            1.0
+        } else {
+            found_blank as f64 / judged as f64
+        },
+        recall: if truly_blank == 0 {
+            1.0
+        } else {
+            found_blank as f64 / truly_blank as f64
+        },
+    };
     let summary = Summary {
         pages: pages.len(),
         text_pages: pages.iter().filter(|p| !p.blank).count(),
@@ -179,6 +311,9 @@ fn score(found: &Found, truth: &Truth) -> Evaluation {
         wer: collect(|p| p.wer),
         cer_pdf: collect(|p| p.cer_pdf),
         wer_pdf: collect(|p| p.wer_pdf),
+        skew_error: collect(|p| p.skew_error.filter(|_| p.skew_true.abs() <= 5.0)),
+        rotation,
+        blank,
     };
     Evaluation { summary, pages }
 }
@@ -266,18 +401,29 @@ impl Evaluation {
     pub fn table(&self) -> String {
         let pct = |v: Option<f64>| v.map_or("    -".to_string(), |v| format!("{:5.1}", v * 100.0));
         let mut s = String::from(
-            "page                              frame  kind    CER%  WER%  CERpdf%  WERpdf%\n",
+            "page                              frame  kind    CER%  WER%  CERpdf%  WERpdf%  skew-err  turn\n",
         );
         for p in &self.pages {
-            let kind = if !p.delivered {
-                "MISSING"
-            } else if p.blank {
-                "blank"
-            } else {
-                "text"
+            let kind = match (p.delivered, p.blank, p.judged_blank) {
+                (false, _, _) => "MISSING",
+                (true, true, true) => "blank",
+                (true, true, false) => "BLANK?",
+                (true, false, true) => "LOST!",
+                (true, false, false) => "text",
+            };
+            let skew = p
+                .skew_error
+                .map_or("       -".to_string(), |e| format!("{e:8.3}"));
+            let turn = match p.upright {
+                Some(true) if p.rotation_true != 0 => format!("{:>4} ok", p.rotation_applied),
+                Some(true) => "     -".to_string(),
+                Some(false) => {
+                    format!("{:>4} WRONG (true {})", p.rotation_applied, p.rotation_true)
+                }
+                None => "     -".to_string(),
             };
             s.push_str(&format!(
-                "{:<34} {:>5}  {:<7} {}  {}  {}    {}{}\n",
+                "{:<34} {:>5}  {:<7} {}  {}  {}    {}  {}  {}{}\n",
                 p.file,
                 p.frame,
                 kind,
@@ -285,6 +431,8 @@ impl Evaluation {
                 pct(p.wer),
                 pct(p.cer_pdf),
                 pct(p.wer_pdf),
+                skew,
+                turn,
                 if p.blank && p.chars_on_blank > 0 {
                     format!("   ({} chars on blank page)", p.chars_on_blank)
                 } else {
@@ -310,6 +458,31 @@ impl Evaluation {
         s.push_str(&line("WER", &m.wer));
         s.push_str(&line("CER pdf", &m.cer_pdf));
         s.push_str(&line("WER pdf", &m.wer_pdf));
+        if let Some(st) = &m.skew_error {
+            s.push_str(&format!(
+                "skew     residual error mean {:.3} deg, median {:.3} deg, worst {:.3} deg\n",
+                st.mean, st.median, st.worst
+            ));
+        }
+        let r = &m.rotation;
+        if r.pages > 0 {
+            s.push_str(&format!(
+                "upright  {}/{} pages ({:.1} %), turned wrongly: {}\n",
+                r.upright,
+                r.pages,
+                r.accuracy * 100.0,
+                r.turned_wrongly
+            ));
+        }
+        let b = &m.blank;
+        s.push_str(&format!(
+            "blank    {} of {} blank pages found (recall {:.1} %, precision {:.1} %), content judged blank: {}\n",
+            b.found,
+            b.truly_blank,
+            b.recall * 100.0,
+            b.precision * 100.0,
+            b.content_judged_blank
+        ));
         s
     }
 }

@@ -11,7 +11,7 @@ use crate::ocr::PageText;
 use pdf::{EncodedImage, ImageData};
 
 /// Version of the document JSON layout; raised when a field changes meaning.
-pub const DOCUMENT_SCHEMA_VERSION: u32 = 1;
+pub const DOCUMENT_SCHEMA_VERSION: u32 = 2;
 
 /// Encodes a page image for the PDF. JPEG input with one or three components is embedded
 /// as it came (no second lossy generation, no time spent); bilevel pages become CCITT G4;
@@ -131,11 +131,33 @@ pub struct DocumentRecord {
     pub mailroom_version: String,
     pub profile: String,
     pub created: String,
-    pub pdf: FileRecord,
+    /// The searchable PDF; absent when every page was removed (all blank).
+    pub pdf: Option<FileRecord>,
+    /// Pages removed from the document (blank), kept as evidence in their own PDF, with
+    /// its path relative to the document folder.
+    pub evidence_pdf: Option<FileRecord>,
     /// The input files the pages came from.
     pub sources: Vec<SourceRecord>,
+    /// The pages of the PDF, in order.
     pub pages: Vec<PageRecord>,
+    /// Pages taken out of the document, in order; `number` is the page in the evidence PDF.
+    pub removed_pages: Vec<RemovedPage>,
     pub timings_ms: Timings,
+}
+
+/// A page removed from a document and kept as evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemovedPage {
+    pub reason: RemovalReason,
+    #[serde(flatten)]
+    pub page: PageRecord,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// Judged blank by cleanup (see the page's `cleanup.ink_coverage`).
+    Blank,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,7 +179,8 @@ pub struct SourceRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PageRecord {
-    /// 1-based page number in the document.
+    /// 1-based page number in its PDF (the document's, or the evidence PDF for a removed
+    /// page).
     pub number: usize,
     pub source_file: String,
     /// 0-based frame in the source file.
@@ -172,7 +195,8 @@ pub struct PageRecord {
     pub image_bytes: usize,
     /// What cleanup found and did (skew, rotation, flags).
     pub cleanup: crate::cleanup::CleanupRecord,
-    pub ocr: OcrRecord,
+    /// Absent for pages that were not OCRed (blank).
+    pub ocr: Option<OcrRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

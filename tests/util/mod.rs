@@ -51,6 +51,17 @@ pub fn tool(name: &str, args: &[&OsStr]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {name} (scripts/setup.sh installs it): {e}"))
 }
 
+/// The page count `pdfinfo` reads from a PDF.
+pub fn pdf_pages(pdf: &Path) -> u64 {
+    let info = String::from_utf8(tool("pdfinfo", &[pdf.as_os_str()]).stdout).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap_or_else(|| panic!("pdfinfo gave no page count for {}:\n{info}", pdf.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// A generated batch in a temporary folder.
 pub struct TempBatch {
     dir: tempfile::TempDir,

@@ -44,6 +44,7 @@ cer_on, cer_off = on["cer"]["mean"], off["cer"]["mean"]
 rows = [
     ("residual skew median (deg)", f"{skew['median']:.3f}", "<= 0.1", skew["median"] <= 0.1),
     ("residual skew worst (deg)", f"{skew['worst']:.3f}", "<= 0.3", skew["worst"] <= 0.3),
+    ("pages with skew flagged uncertain", str(on["skew_uncertain_pages"]), "(few)", True),
     ("pages upright", f"{rot['upright']}/{rot['pages']} ({rot['accuracy']*100:.1f} %)", ">= 99 %", rot["accuracy"] >= 0.99),
     ("pages turned wrongly", str(rot["turned_wrongly"]), "0", rot["turned_wrongly"] == 0),
     ("pages with content judged blank", str(blank["content_judged_blank"]), "0", blank["content_judged_blank"] == 0),

@@ -55,7 +55,7 @@ impl Default for CleanupSettings {
             blank_detection: true,
             blank_max_ink: 0.0002,
             deskew: true,
-            min_skew_confidence: 3.0,
+            min_skew_confidence: 6.0,
             orientation: true,
             min_orientation_confidence: 2.0,
         }

@@ -259,6 +259,12 @@ impl Pix {
         Pix::from_raw(raw, "rotate the page")
     }
 
+    /// Turns the image by 90 degrees clockwise.
+    pub fn rotate90(&self) -> Result<Pix, String> {
+        let raw = unsafe { capi::pixRotate90(self.raw, 1) };
+        Pix::from_raw(raw, "turn the page")
+    }
+
     /// Skew search with chosen reductions: a sweep at `sweep_reduction`, then a binary
     /// search at `search_reduction`, over +-`range` degrees. Angle and confidence as in
     /// `find_skew`.

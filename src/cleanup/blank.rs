@@ -4,15 +4,14 @@
 //!
 //! Only components at least 1 mm tall or wide count, so scattered dust adds nothing,
 //! while a single stamp, a one-word note or one typed line adds clearly more than any
-//! blank back. The margins are left out: punch holes, staples and scanner edges live
-//! there. The threshold is the profile's `cleanup.blank_max_ink`.
+//! blank back. An 18 mm margin on every side is left out: punch holes, staples and
+//! scanner edges live there. The threshold is the profile's `cleanup.blank_max_ink`.
 
 use crate::leptonica::Pix;
 
-/// Share of the width left out on the left and right, and of the height at top and
-/// bottom (punch holes sit 9-15 mm from the paper's edge: 7 % of A4's width).
-const SIDE_MARGIN: f32 = 0.12;
-const TOP_MARGIN: f32 = 0.05;
+/// Margin left out on every side, in millimetres: punch holes reach 15 mm into the paper,
+/// on whichever side of the scan the paper's edge lies (top or bottom for a sideways page).
+const MARGIN_MM: f32 = 18.0;
 /// Smallest component that counts as ink, in millimetres (either dimension).
 const MIN_INK_MM: f32 = 1.0;
 /// Pages whose coverage is below this many times the blank threshold are flagged
@@ -23,16 +22,13 @@ pub const NEAR_BLANK_FACTOR: f32 = 5.0;
 pub fn ink_coverage(ink: &Pix, dpi: f32) -> Result<f32, String> {
     let min_px = ((MIN_INK_MM / 25.4 * dpi).round() as i32).max(1);
     let writing = ink.remove_small(min_px, min_px)?;
-    let (w, h) = (ink.width() as f32, ink.height() as f32);
-    let (x0, y0) = ((w * SIDE_MARGIN) as i32, (h * TOP_MARGIN) as i32);
-    let (rw, rh) = (
-        (w * (1.0 - 2.0 * SIDE_MARGIN)) as i32,
-        (h * (1.0 - 2.0 * TOP_MARGIN)) as i32,
-    );
+    let (w, h) = (ink.width() as i32, ink.height() as i32);
+    let margin = (MARGIN_MM / 25.4 * dpi).round() as i32;
+    let (rw, rh) = (w - 2 * margin, h - 2 * margin);
     if rw <= 0 || rh <= 0 {
         return Ok(0.0);
     }
-    let count = writing.count_in_rect(x0, y0, rw, rh);
+    let count = writing.count_in_rect(margin, margin, rw, rh);
     Ok(count as f32 / (rw as f32 * rh as f32))
 }
 

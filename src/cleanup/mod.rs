@@ -106,6 +106,10 @@ const SPECK_MAX_PX: i32 = 2;
 /// punctuation and the middle dots of a sender line sit closer than that to letters
 /// and are kept (measured: at 1 mm, "·" separators of 8-point text were lost).
 const SPECK_ISOLATION_PX: i32 = 12;
+/// Below this ink coverage (a stamp, a short note, one line) the skew is not measured.
+/// Letter pages cover 1.5-10 % of their centre, almost-blank pages 0.1-0.3 % (measured on
+/// generated batches).
+const MIN_INK_FOR_SKEW: f32 = 0.005;
 /// Leptonica's fast test confirms "upright" only above this up-confidence and when the
 /// up/down evidence is this many times stronger than the sideways evidence.
 const LEPTONICA_MIN_UP_CONF: f32 = 8.0;
@@ -161,8 +165,12 @@ pub fn clean(
 
     // 5. skew
     let mut skew = 0.0;
-    if settings.deskew {
-        match ink.find_skew_with(2, 1, 7.0) {
+    if settings.deskew && record.ink_coverage < MIN_INK_FOR_SKEW {
+        // A stamp or a few words say nothing reliable about the page's skew (a note is
+        // often written at its own angle): leave the page as scanned.
+        record.flags.push(Flag::UncertainSkew);
+    } else if settings.deskew {
+        match find_skew(&ink, settings.min_skew_confidence)? {
             Some((angle, conf)) => {
                 record.skew_deg = Some(angle);
                 record.skew_confidence = Some(conf);
@@ -230,6 +238,22 @@ pub fn clean(
         pixels,
         dpi,
         record,
+    })
+}
+
+/// Leptonica's skew search (sweep at half, search at full analysis resolution, +-7
+/// degrees). The search needs horizontal text lines; on a page scanned sideways it finds
+/// nothing clear, so it is repeated on the page turned by 90 degrees, and the clearer
+/// answer wins. (Turning by 90 degrees does not change a skew angle.)
+fn find_skew(ink: &Pix, min_confidence: f32) -> Result<Option<(f32, f32)>, String> {
+    let upright = ink.find_skew_with(2, 1, 7.0);
+    if upright.is_some_and(|(_, conf)| conf >= min_confidence) {
+        return Ok(upright);
+    }
+    let sideways = ink.rotate90()?.find_skew_with(2, 1, 7.0);
+    Ok(match (upright, sideways) {
+        (Some(u), Some(s)) => Some(if s.1 > u.1 { s } else { u }),
+        (u, s) => u.or(s),
     })
 }
 

@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::cleanup::CleanupRecord;
+use crate::cleanup::{CleanupRecord, Flag};
 use crate::lab::truth::Truth;
 use crate::package::DocumentRecord;
 use crate::report::RunReport;
@@ -43,8 +43,10 @@ pub struct PageScore {
     pub judged_blank: bool,
     pub skew_true: f64,
     pub skew_found: Option<f64>,
-    /// |found - true| in degrees, for pages with content.
+    /// |found - true| in degrees, for pages with content whose skew was found clearly.
     pub skew_error: Option<f64>,
+    /// Cleanup could not find the skew clearly (flagged, left as scanned).
+    pub skew_uncertain: bool,
     pub rotation_true: u32,
     pub rotation_applied: u32,
     /// The page came out upright (pages with content).
@@ -68,8 +70,11 @@ pub struct Summary {
     pub wer: Option<Stats>,
     pub cer_pdf: Option<Stats>,
     pub wer_pdf: Option<Stats>,
-    /// Residual skew over pages with content whose true skew is within +-5 degrees.
+    /// Residual skew over pages with content whose true skew is within +-5 degrees and
+    /// whose skew cleanup found clearly.
     pub skew_error: Option<Stats>,
+    /// Pages with content whose skew cleanup flagged as uncertain.
+    pub skew_uncertain_pages: usize,
     pub rotation: RotationSummary,
     pub blank: BlankSummary,
 }
@@ -231,6 +236,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
             skew_true: t.skew_deg,
             skew_found,
             skew_error: None,
+            skew_uncertain: false,
             rotation_true: t.rotation,
             rotation_applied,
             upright: None,
@@ -251,8 +257,13 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
                     score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
                     score.wer_pdf = Some(error_rate(&words(&truth_text), &words(&pdf_text)));
                 }
-                if cleanup.is_some() {
-                    score.skew_error = skew_found.map(|f| (f - t.skew_deg).abs());
+                if let Some(c) = cleanup {
+                    // Residual skew where cleanup claims an angle; a page flagged
+                    // uncertain is left as scanned and counted apart.
+                    score.skew_uncertain = c.flags.contains(&Flag::UncertainSkew);
+                    if !score.skew_uncertain {
+                        score.skew_error = skew_found.map(|f| (f - t.skew_deg).abs());
+                    }
                     score.upright = Some((t.rotation + rotation_applied) % 360 == 0);
                 }
             }
@@ -312,6 +323,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
         cer_pdf: collect(|p| p.cer_pdf),
         wer_pdf: collect(|p| p.wer_pdf),
         skew_error: collect(|p| p.skew_error.filter(|_| p.skew_true.abs() <= 5.0)),
+        skew_uncertain_pages: pages.iter().filter(|p| p.skew_uncertain).count(),
         rotation,
         blank,
     };
@@ -460,8 +472,8 @@ impl Evaluation {
         s.push_str(&line("WER pdf", &m.wer_pdf));
         if let Some(st) = &m.skew_error {
             s.push_str(&format!(
-                "skew     residual error mean {:.3} deg, median {:.3} deg, worst {:.3} deg\n",
-                st.mean, st.median, st.worst
+                "skew     residual error mean {:.3} deg, median {:.3} deg, worst {:.3} deg; {} pages flagged uncertain\n",
+                st.mean, st.median, st.worst, m.skew_uncertain_pages
             ));
         }
         let r = &m.rotation;
@@ -531,6 +543,8 @@ mod tests {
             rotation: 0,
             blank: false,
             dpi: 300,
+            black_edges: false,
+            punch_holes: false,
         };
         let truth = Truth {
             schema_version: TRUTH_SCHEMA_VERSION,

@@ -7,18 +7,31 @@
 //! file numbers ...) are filled from a per-letter set of facts, so letters read plausibly and
 //! stay consistent within themselves.
 //!
-//! The clean pages are then "scanned": skewed, sometimes turned upside down, put on uneven
-//! paper with non-black ink, speckled, slightly blurred and noised. Duplex letters get blank
-//! backs with faint mirrored bleed-through. Pages are written as gray/RGB JPEG, gray PNG or
-//! multi-page TIFF (gray Deflate/LZW or bilevel CCITT G4), all tagged with 300 dpi.
+//! The clean pages are then "scanned": skewed by up to ±5°, some turned by 180°, 90° or
+//! 270° (landscape images), put on uneven white, gray or yellowish recycled paper with
+//! non-black ink, speckled, slightly blurred and noised. Some letters come from a binder:
+//! every sheet has two punch holes, which turn and skew with the paper. Some scans show
+//! black scanner edges: dark bands along sides of the image, axis-aligned to it. Duplex
+//! letters get backs with faint mirrored bleed-through (a few a little stronger). Some
+//! letters carry an almost blank page: a short handwritten note, a faded receipt stamp or
+//! one typed line, on the back of the last sheet or on an extra last sheet. Pages are
+//! written as gray/RGB JPEG, gray PNG or multi-page TIFF (gray Deflate/LZW or bilevel
+//! CCITT G4), all tagged with 300 dpi. A batch planner makes sure even a small batch (the
+//! 18-page demo) shows every format, rotation and artefact, and that the first letter page
+//! of every batch is a plain one: upright, under 2° of skew.
 //!
 //! Everything is driven by a small PRNG seeded from [`GenerateSpec::seed`]: the same seed
 //! gives byte-identical files and the same `truth.json`.
 //!
 //! Truth conventions: a page's `text` is every line drawn on it, top to bottom, joined with
-//! `\n` (vertical gaps between paragraphs are not represented). `skew_deg` is positive when
-//! the content is rotated counter-clockwise as seen on the scan. Blank backs carry no readable
-//! content, so their `skew_deg` and `rotation` are 0 by convention.
+//! `\n` (vertical gaps between paragraphs are not represented); on an almost blank page the
+//! note's, stamp's or typed line's lines. `skew_deg` is positive when the page is rotated
+//! counter-clockwise as seen on the scan (a note or stamp is turned a few degrees more on
+//! its page, which `skew_deg` does not include); `rotation` is the clockwise quarter turn
+//! of the page on the scan, so at 90 its top is at the right of a landscape image. The back
+//! of a sheet, blank or not, shows the mirror of its front's geometry: opposite skew, and
+//! 270 for a front at 90 (and vice versa). `black_edges` and `punch_holes` flag the
+//! artefacts on each page; only `blank_back` pages are `blank`.
 
 use std::fs;
 use std::io::Cursor;
@@ -106,7 +119,7 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
         // does not reshuffle every letter after it.
         let mut letter_rng = rng.fork();
         let sheets = planner.sheets(&mut letter_rng);
-        let letter = compose_letter(&mut letter_rng, &fonts, sheets)?;
+        let letter = compose_letter(&mut letter_rng, &fonts.families, sheets)?;
         let plan = planner.plan(&mut letter_rng, letter.pages.len());
         let scans = scan_letter(&letter, &fonts, &plan, &mut letter_rng);
         let file_name = format!("letter_{number:0digits$}.{}", plan.format.extension());
@@ -160,9 +173,11 @@ fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file:
             frame: frame as u32,
             kind: scan.kind,
             text: scan.text.clone(),
-            skew_deg: scan.skew_deg,
-            rotation: scan.rotation,
+            skew_deg: scan.geometry.skew_deg,
+            rotation: scan.geometry.rotation,
             blank: scan.kind == PageKind::BlankBack,
+            black_edges: scan.black_edges,
+            punch_holes: scan.punch_holes,
             dpi: DPI,
         });
     }
@@ -292,13 +307,30 @@ const FONT_FILES: [(&str, &str); 4] = [
     ),
 ];
 
+/// Italic faces for short handwritten-looking notes, also from fonts-liberation2
+/// (DejaVu's oblique faces are in fonts-dejavu-extra, which setup.sh does not install).
+const HAND_FONT_FILES: [&str; 2] = [
+    "/usr/share/fonts/truetype/liberation2/LiberationSerif-Italic.ttf",
+    "/usr/share/fonts/truetype/liberation2/LiberationSans-Italic.ttf",
+];
+
+/// The family whose bold face prints stamps (Liberation Sans).
+const STAMP_FAMILY: usize = 1;
+
 struct FontFamily {
     regular: FontVec,
     bold: FontVec,
 }
 
-fn load_fonts() -> Result<Vec<FontFamily>> {
-    FONT_FILES
+struct Fonts {
+    /// Letter typefaces, one per entry of [`FONT_FILES`].
+    families: Vec<FontFamily>,
+    /// Handwriting stand-ins, one per entry of [`HAND_FONT_FILES`].
+    hand: Vec<FontVec>,
+}
+
+fn load_fonts() -> Result<Fonts> {
+    let families = FONT_FILES
         .iter()
         .map(|(regular, bold)| {
             Ok(FontFamily {
@@ -306,7 +338,12 @@ fn load_fonts() -> Result<Vec<FontFamily>> {
                 bold: load_font(bold)?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let hand = HAND_FONT_FILES
+        .iter()
+        .map(|path| load_font(path))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Fonts { families, hand })
 }
 
 fn load_font(path: &str) -> Result<FontVec> {
@@ -348,28 +385,13 @@ impl Typesetter<'_> {
         }
     }
 
-    /// ab_glyph scales so that ascent - descent equals the `PxScale`; convert the em size
-    /// that point sizes refer to.
     fn scale(&self, style: Style) -> PxScale {
-        let font = self.font(style);
-        let units_per_em = font.units_per_em().unwrap_or(2048.0);
-        PxScale::from(pt_to_px(style.pt) * font.height_unscaled() / units_per_em)
+        font_scale(self.font(style), style.pt)
     }
 
     /// Advance width of `text` in pixels, laid out exactly as [`draw_line`] draws it.
     fn width(&self, style: Style, text: &str) -> f32 {
-        let font = self.font(style).as_scaled(self.scale(style));
-        let mut width = 0.0;
-        let mut previous = None;
-        for c in text.chars() {
-            let id = font.glyph_id(c);
-            if let Some(previous) = previous {
-                width += font.kern(previous, id);
-            }
-            width += font.h_advance(id);
-            previous = Some(id);
-        }
-        width
+        text_width(self.font(style), self.scale(style), text)
     }
 
     /// Greedy word wrap; a single word wider than the line stays on its own line.
@@ -403,6 +425,29 @@ impl Typesetter<'_> {
             Align::Center => (left + right - self.width(style, text)) / 2.0,
         }
     }
+}
+
+/// ab_glyph scales so that ascent - descent equals the `PxScale`; convert the em size
+/// that point sizes refer to.
+fn font_scale(font: &FontVec, pt: f32) -> PxScale {
+    let units_per_em = font.units_per_em().unwrap_or(2048.0);
+    PxScale::from(pt_to_px(pt) * font.height_unscaled() / units_per_em)
+}
+
+/// Advance width of `text` in pixels, laid out exactly as [`draw_text`] draws it.
+fn text_width(font: &FontVec, scale: PxScale, text: &str) -> f32 {
+    let font = font.as_scaled(scale);
+    let mut width = 0.0;
+    let mut previous = None;
+    for c in text.chars() {
+        let id = font.glyph_id(c);
+        if let Some(previous) = previous {
+            width += font.kern(previous, id);
+        }
+        width += font.h_advance(id);
+        previous = Some(id);
+    }
+    width
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1333,6 +1378,8 @@ struct Letter {
     unit_name: &'static str,
     subject: String,
     family: usize,
+    /// The date the letter bears.
+    day: Day,
     pages: Vec<PageLayout>,
 }
 
@@ -1704,6 +1751,7 @@ fn compose_letter(rng: &mut Rng, fonts: &[FontFamily], sheets: usize) -> Result<
         unit_name,
         subject: draft.subject,
         family,
+        day: letter_day,
         pages,
     })
 }
@@ -1865,18 +1913,28 @@ fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
     image
 }
 
-/// Draws black anti-aliased text on `image`, glyph by glyph with the same advances and
-/// kerning that [`Typesetter::width`] measures (imageproc's text drawing is not enabled in
-/// this build, and this keeps measuring and drawing in one place).
 fn draw_line(image: &mut GrayImage, line: &PlacedLine, ts: &Typesetter) {
     let font = ts.font(line.style);
-    let scale = ts.scale(line.style);
+    draw_text(
+        image,
+        font,
+        ts.scale(line.style),
+        (line.x, line.y),
+        &line.text,
+    );
+}
+
+/// Draws black anti-aliased text on `image` with the top of its line box at `at`, glyph
+/// by glyph with the same advances and kerning that [`text_width`] measures (imageproc's
+/// text drawing is not enabled in this build, and this keeps measuring and drawing in one
+/// place).
+fn draw_text(image: &mut GrayImage, font: &FontVec, scale: PxScale, at: (f32, f32), text: &str) {
     let scaled = font.as_scaled(scale);
-    let baseline = line.y + scaled.ascent();
+    let baseline = at.1 + scaled.ascent();
     let (w, h) = (i64::from(image.width()), i64::from(image.height()));
-    let mut caret = line.x;
+    let mut caret = at.0;
     let mut previous = None;
-    for c in line.text.chars() {
+    for c in text.chars() {
         let id = scaled.glyph_id(c);
         if let Some(previous) = previous {
             caret += scaled.kern(previous, id);
@@ -1898,6 +1956,215 @@ fn draw_line(image: &mut GrayImage, line: &PlacedLine, ts: &Typesetter) {
                 pixel.0[0] = value.round() as u8;
             }
         });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Almost blank pages: a note, a stamp or one typed line on an otherwise empty page
+// ---------------------------------------------------------------------------------------
+
+/// The kinds of content an almost blank page carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AlmostBlankVariant {
+    /// One to three short handwritten lines.
+    Note,
+    /// A faded receipt stamp: a frame with two lines of capitals.
+    Stamp,
+    /// One typed line.
+    TypedLine,
+}
+
+const ALMOST_BLANK_VARIANTS: [AlmostBlankVariant; 3] = [
+    AlmostBlankVariant::Note,
+    AlmostBlankVariant::Stamp,
+    AlmostBlankVariant::TypedLine,
+];
+
+/// Remarks clerks scribble on incoming mail.
+const NOTE_LINES: &[&str] = &[
+    "Bitte Rücksprache",
+    "Eilt!",
+    "z. K. an FB 61",
+    "Bitte prüfen",
+    "Wv. in 2 Wochen",
+    "Rückruf erbeten",
+    "Kopie an 50.4",
+    "erledigt",
+    "Frist notiert",
+    "z. d. A.",
+];
+
+const STAMP_HEADINGS: &[&str] = &["EINGEGANGEN", "EINGANG", "POSTEINGANG"];
+
+/// Draws the content of an almost blank page upright on an empty page. Its ink: the pen
+/// is a blue-ish dark gray (gray 55-90), the stamp faded (gray 70-100), typed text the
+/// page's toner.
+fn compose_almost_blank(
+    variant: AlmostBlankVariant,
+    letter: &Letter,
+    fonts: &Fonts,
+    rng: &mut Rng,
+) -> Printed {
+    let mut page = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
+    let (text, ink) = match variant {
+        AlmostBlankVariant::Note => {
+            let text = draw_note(&mut page, fonts, rng);
+            (text, Some(rng.uniform(55.0, 90.0) as f32))
+        }
+        AlmostBlankVariant::Stamp => {
+            let text = draw_stamp(&mut page, letter, fonts, rng);
+            (text, Some(rng.uniform(70.0, 100.0) as f32))
+        }
+        AlmostBlankVariant::TypedLine => (draw_typed_line(&mut page, letter, fonts, rng), None),
+    };
+    Printed {
+        coverage: page,
+        kind: PageKind::AlmostBlank,
+        text,
+        ink,
+    }
+}
+
+/// A short handwritten note at 20-28 pt in an italic face, turned by up to ±8°, in the
+/// upper half or the middle of the page. Returns its lines joined by `\n`.
+fn draw_note(page: &mut GrayImage, fonts: &Fonts, rng: &mut Rng) -> String {
+    let font = &fonts.hand[rng.below(fonts.hand.len())];
+    let scale = font_scale(font, rng.uniform(20.0, 28.0) as f32);
+    let mut deck = Deck::new(NOTE_LINES, rng);
+    let lines: Vec<&str> = (0..rng.between(1, 3)).map(|_| deck.draw(rng)).collect();
+    let widths: Vec<f32> = lines.iter().map(|l| text_width(font, scale, l)).collect();
+    let widest = widths.iter().copied().fold(0.0, f32::max);
+    let line_height = scale.y * 1.1;
+    // Room for the turn and for lines that do not all start at the same x.
+    let margin = (0.15 * widest).max(line_height);
+    let mut canvas = GrayImage::from_pixel(
+        (widest * 1.1 + 2.0 * margin).ceil() as u32,
+        (line_height * lines.len() as f32 + 2.0 * margin).ceil() as u32,
+        Luma([255]),
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let indent = rng.uniform(0.0, 0.1) as f32 * widest;
+        let top = margin + i as f32 * line_height;
+        draw_text(&mut canvas, font, scale, (margin + indent, top), line);
+    }
+    let angle = rng.uniform(-8.0, 8.0);
+    let canvas = skew_content(&canvas, angle);
+    let cw = canvas.width();
+    let x = rng.uniform(
+        f64::from(mm(20.0)),
+        f64::from(PAGE_W - cw) - f64::from(mm(20.0)),
+    );
+    let y = rng.uniform(f64::from(mm(25.0)), f64::from(mm(150.0)));
+    overlay(page, &canvas, x as u32, y as u32);
+    lines.join("\n")
+}
+
+/// A receipt stamp of about 60 x 25 mm: a 3 px frame around two lines of capitals
+/// ("EINGEGANGEN" / "14. MÄRZ 2026"), turned by up to ±3°, anywhere on the page but the
+/// outermost 15 mm. Returns its two lines joined by `\n`.
+fn draw_stamp(page: &mut GrayImage, letter: &Letter, fonts: &Fonts, rng: &mut Rng) -> String {
+    let font = &fonts.families[STAMP_FAMILY.min(fonts.families.len() - 1)].bold;
+    let received = letter.day.offset(i64::from(rng.between(2, 12)));
+    let lines = [
+        rng.pick(STAMP_HEADINGS).to_string(),
+        if rng.chance(0.7) {
+            received.long().to_uppercase()
+        } else {
+            received.numeric()
+        },
+    ];
+    let box_w = mm(rng.uniform(56.0, 64.0) as f32);
+    let box_h = mm(rng.uniform(22.0, 28.0) as f32);
+    // Thinner lines at this faded ink break up in bilevel files.
+    let thickness = 3;
+    let margin = 40.0;
+    let mut canvas = GrayImage::from_pixel(
+        (box_w + 2.0 * margin).ceil() as u32,
+        (box_h + 2.0 * margin).ceil() as u32,
+        Luma([255]),
+    );
+    let (left, top) = (margin as u32, margin as u32);
+    let (right, bottom) = ((margin + box_w) as u32, (margin + box_h) as u32);
+    for y in top..bottom {
+        for x in left..right {
+            if x < left + thickness
+                || x >= right - thickness
+                || y < top + thickness
+                || y >= bottom - thickness
+            {
+                canvas.put_pixel(x, y, Luma([0]));
+            }
+        }
+    }
+    for (line, (pt, at)) in lines.iter().zip([(15.0, 0.14), (12.0, 0.56)]) {
+        // Shrink a line that would not fit the frame.
+        let mut scale = font_scale(font, pt);
+        let width = text_width(font, scale, line);
+        if width > box_w * 0.86 {
+            scale = PxScale::from(scale.y * box_w * 0.86 / width);
+        }
+        let width = text_width(font, scale, line);
+        let x = margin + (box_w - width) / 2.0;
+        draw_text(&mut canvas, font, scale, (x, margin + box_h * at), line);
+    }
+    let canvas = skew_content(&canvas, rng.uniform(-3.0, 3.0));
+    let (cw, ch) = canvas.dimensions();
+    // The frame itself stays out of the outermost 15 mm.
+    let inset = f64::from(mm(15.0)) - f64::from(margin);
+    let x = rng.uniform(inset, f64::from(PAGE_W - cw) - inset);
+    let y = rng.uniform(inset, f64::from(PAGE_H - ch) - inset);
+    overlay(page, &canvas, x as u32, y as u32);
+    lines.join("\n")
+}
+
+/// One typed line in the letter's typeface: an enclosure header, an "intentionally left
+/// blank" notice (centred on the page) or a file copy remark.
+fn draw_typed_line(page: &mut GrayImage, letter: &Letter, fonts: &Fonts, rng: &mut Rng) -> String {
+    let families = &fonts.families;
+    let ts = Typesetter {
+        family: &families[letter.family.min(families.len() - 1)],
+    };
+    let style = Style::regular(rng.pick(&[11.0, 11.5, 12.0]));
+    let (text, align, y_mm) = match rng.below(3) {
+        0 => (
+            format!(
+                "Anlage {} zum Schreiben vom {}",
+                rng.between(1, 3),
+                letter.day.long()
+            ),
+            Align::Left,
+            rng.uniform(20.0, 40.0),
+        ),
+        1 => (
+            "Diese Seite wurde absichtlich leer gelassen.".to_string(),
+            Align::Center,
+            rng.uniform(135.0, 150.0),
+        ),
+        _ => (
+            "Kopie zum Verbleib bei den Akten".to_string(),
+            Align::Right,
+            rng.uniform(20.0, 40.0),
+        ),
+    };
+    let line = PlacedLine {
+        x: ts.x_for(style, &text, align),
+        y: mm(y_mm as f32),
+        text,
+        style,
+    };
+    draw_line(page, &line, &ts);
+    line.text
+}
+
+/// Lays `canvas` onto `page` with its top-left corner at (`x`, `y`), multiplying so
+/// that ink only ever darkens.
+fn overlay(page: &mut GrayImage, canvas: &GrayImage, x: u32, y: u32) {
+    for (cx, cy, pixel) in canvas.enumerate_pixels() {
+        let (px, py) = (x + cx, y + cy);
+        if px < page.width() && py < page.height() && pixel.0[0] < 255 {
+            let under = page.get_pixel_mut(px, py);
+            under.0[0] = ((u32::from(under.0[0]) * u32::from(pixel.0[0]) + 127) / 255) as u8;
+        }
     }
 }
 
@@ -1941,26 +2208,74 @@ impl FileFormat {
     }
 }
 
+/// What is printed on one side of a sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Page `n` (0-based) of the letter.
+    Letter(usize),
+    /// A nearly empty page that still carries content.
+    AlmostBlank(AlmostBlankVariant),
+    /// Nothing: the empty back of a duplex sheet.
+    Blank,
+}
+
+/// How one sheet of a letter is scanned.
+#[derive(Debug, Clone, PartialEq)]
+struct SheetPlan {
+    front: Side,
+    /// Present when the letter is scanned duplex.
+    back: Option<Side>,
+    /// Clockwise rotation of the front on the scan; the back shows the mirror.
+    rotation: u32,
+    /// Keep the sheet under 2° (sheets with an almost blank side, the first letter page).
+    small_skew: bool,
+    punch_holes: bool,
+    /// Black scanner edges on the scan of the front and of the back.
+    front_edges: bool,
+    back_edges: bool,
+    /// Bleed-through up to ~15 gray levels instead of 3-8 (blank backs only).
+    strong_bleed: bool,
+}
+
 /// How one letter is scanned.
 struct ScanPlan {
     format: FileFormat,
-    duplex: bool,
-    upside_down: Vec<bool>,
+    sheets: Vec<SheetPlan>,
+    /// Yellowish recycled paper (visible on colour scans only).
+    yellowish: bool,
 }
 
 /// Chooses formats and scan conditions, keeping big lossless formats rare and making sure
-/// even a small batch shows every case (PNG, RGB JPEG, gray TIFF, duplex, upside down).
+/// even a small batch shows every case: PNG, RGB JPEG, gray TIFF, duplex, each rotation,
+/// punch holes, black edges (also on blank backs), strong bleed-through and almost blank
+/// pages. The first letter page is always upright and nearly straight.
 #[derive(Default)]
 struct BatchPlanner {
     letters: usize,
     long_letters: usize,
+    /// Frames (pages) planned so far.
+    pages: usize,
+    sheets: usize,
     letter_pages: usize,
     png: usize,
     rgb: usize,
     gray_tiff: usize,
     duplex: usize,
-    upside_down: usize,
+    /// Letter pages turned by 180, 90 and 270 degrees.
+    turned: [usize; 3],
+    almost_blank: usize,
+    /// Almost blank variants used since all of them were last seen.
+    variants_seen: Vec<AlmostBlankVariant>,
+    blank_backs: usize,
+    holed_sheets: usize,
+    holed_blank_backs: usize,
+    edged_fronts: usize,
+    edged_blank_backs: usize,
+    strong_bleeds: usize,
 }
+
+/// The turns [`BatchPlanner::turned`] counts, in order.
+const TURNS: [u32; 3] = [180, 90, 270];
 
 impl BatchPlanner {
     /// Target sheets of the next letter: about 55 % one, 30 % two, 15 % three. Long letters
@@ -1981,31 +2296,160 @@ impl BatchPlanner {
         sheets
     }
 
-    fn plan(&mut self, rng: &mut Rng, sheets: usize) -> ScanPlan {
-        let duplex_p = if sheets > 1 { 0.35 } else { 0.2 };
-        let duplex = rng.chance(duplex_p) || (self.duplex == 0 && self.letters >= 3);
-        let frames = if duplex { sheets * 2 } else { sheets };
-        let format = if sheets > 1 || duplex {
+    fn plan(&mut self, rng: &mut Rng, letter_pages: usize) -> ScanPlan {
+        let duplex_p = if letter_pages > 1 { 0.35 } else { 0.2 };
+        let duplex = rng.chance(duplex_p)
+            || (self.duplex == 0 && self.letters >= 3)
+            || (self.blank_backs < 2 && self.letters >= 6);
+        // About one page in twelve overall. A letter adds at most 8 frames, so forcing the
+        // first from frame 3 and the second from frame 6 on puts two into every batch of
+        // 15 pages or more.
+        let almost_blank = rng.chance(0.18)
+            || (self.almost_blank == 0 && self.pages >= 3)
+            || (self.almost_blank < 2 && self.pages >= 6);
+        let back = duplex.then_some(Side::Blank);
+        let mut sides: Vec<(Side, Option<Side>)> =
+            (0..letter_pages).map(|i| (Side::Letter(i), back)).collect();
+        if almost_blank {
+            let variant = self.almost_blank_variant(rng);
+            // On the back of the last sheet, or as an extra last sheet.
+            let on_back = duplex && rng.chance(0.5);
+            match sides.last_mut() {
+                Some(last) if on_back => last.1 = Some(Side::AlmostBlank(variant)),
+                _ => sides.push((Side::AlmostBlank(variant), back)),
+            }
+            self.almost_blank += 1;
+        }
+        // A letter taken from a binder has every sheet punched; the batch's first letter
+        // stays plain.
+        let punch_holes = self.letters > 0
+            && (rng.chance(0.15)
+                || (self.holed_sheets == 0 && self.sheets >= 3)
+                || (duplex && self.holed_blank_backs == 0 && self.blank_backs >= 1));
+        let frames = sides.len() * if duplex { 2 } else { 1 };
+        let format = if frames > 1 {
             self.tiff_format(rng, frames)
         } else {
             self.single_page_format(rng)
         };
-        let upside_down = (0..sheets)
-            .map(|_| {
-                let flip =
-                    rng.chance(1.0 / 6.0) || (self.upside_down == 0 && self.letter_pages >= 5);
-                self.letter_pages += 1;
-                self.upside_down += usize::from(flip);
-                flip
-            })
+        let yellowish =
+            matches!(format, FileFormat::JpegRgb { .. }) && (self.rgb == 1 || rng.chance(0.3));
+        let sheets = sides
+            .into_iter()
+            .map(|(front, back)| self.sheet(rng, front, back, punch_holes))
             .collect();
         self.letters += 1;
         self.duplex += usize::from(duplex);
         ScanPlan {
             format,
-            duplex,
-            upside_down,
+            sheets,
+            yellowish,
         }
+    }
+
+    fn sheet(
+        &mut self,
+        rng: &mut Rng,
+        front: Side,
+        back: Option<Side>,
+        punch_holes: bool,
+    ) -> SheetPlan {
+        // The batch's first letter page is a plain one, upright and nearly straight: the
+        // baseline every batch has.
+        let baseline = matches!(front, Side::Letter(_)) && self.letter_pages == 0;
+        let rotation = match front {
+            Side::Letter(_) if baseline => {
+                self.letter_pages += 1;
+                0
+            }
+            Side::Letter(_) => self.letter_rotation(rng),
+            _ => {
+                if rng.chance(0.1) {
+                    180
+                } else {
+                    0
+                }
+            }
+        };
+        let blank_back = back == Some(Side::Blank);
+        let small_skew = baseline
+            || matches!(front, Side::AlmostBlank(_))
+            || matches!(back, Some(Side::AlmostBlank(_)));
+        let front_edges =
+            !baseline && (rng.chance(0.15) || (self.edged_fronts == 0 && self.pages >= 4));
+        let back_edges =
+            back.is_some() && (rng.chance(0.15) || (blank_back && self.edged_blank_backs == 0));
+        let strong_bleed =
+            blank_back && (rng.chance(0.2) || (self.strong_bleeds == 0 && self.blank_backs >= 1));
+
+        self.sheets += 1;
+        self.pages += 1 + usize::from(back.is_some());
+        self.holed_sheets += usize::from(punch_holes);
+        self.edged_fronts += usize::from(front_edges);
+        if blank_back {
+            self.blank_backs += 1;
+            self.holed_blank_backs += usize::from(punch_holes);
+            self.edged_blank_backs += usize::from(back_edges);
+            self.strong_bleeds += usize::from(strong_bleed);
+        }
+        SheetPlan {
+            front,
+            back,
+            rotation,
+            small_skew,
+            punch_holes,
+            front_edges,
+            back_edges,
+            strong_bleed,
+        }
+    }
+
+    /// About 76 % of letter pages upright and 8 % each turned by 180, 90 and 270 degrees.
+    /// A turn still missing is forced from the 3rd (180), 5th (90) and 7th (270) letter
+    /// page on, so every batch with 7 letter pages shows all of them.
+    fn letter_rotation(&mut self, rng: &mut Rng) -> u32 {
+        let r = rng.unit();
+        let mut rotation = if r < 0.76 {
+            0
+        } else if r < 0.84 {
+            180
+        } else if r < 0.92 {
+            90
+        } else {
+            270
+        };
+        // Unless the draw is itself a turn not seen yet, a missing turn that is due wins.
+        let drawn_new = TURNS
+            .iter()
+            .position(|&t| t == rotation)
+            .is_some_and(|i| self.turned[i] == 0);
+        if !drawn_new {
+            if let Some(i) =
+                (0..TURNS.len()).find(|&i| self.turned[i] == 0 && self.letter_pages >= 2 + 2 * i)
+            {
+                rotation = TURNS[i];
+            }
+        }
+        if let Some(i) = TURNS.iter().position(|&t| t == rotation) {
+            self.turned[i] += 1;
+        }
+        self.letter_pages += 1;
+        rotation
+    }
+
+    /// A random variant among those not used since all were last seen.
+    fn almost_blank_variant(&mut self, rng: &mut Rng) -> AlmostBlankVariant {
+        if self.variants_seen.len() >= ALMOST_BLANK_VARIANTS.len() {
+            self.variants_seen.clear();
+        }
+        let unseen: Vec<AlmostBlankVariant> = ALMOST_BLANK_VARIANTS
+            .iter()
+            .copied()
+            .filter(|v| !self.variants_seen.contains(v))
+            .collect();
+        let variant = rng.pick(&unseen);
+        self.variants_seen.push(variant);
+        variant
     }
 
     fn tiff_format(&mut self, rng: &mut Rng, frames: usize) -> FileFormat {
@@ -2054,14 +2498,20 @@ struct ScannedPage {
     image: GrayImage,
     kind: PageKind,
     text: String,
-    skew_deg: f64,
-    rotation: u32,
+    geometry: Geometry,
+    black_edges: bool,
+    punch_holes: bool,
+    /// RGB multipliers of the gray value, for colour files.
+    tint: [f32; 3],
 }
 
 /// Paper and scanner properties of one scanned side.
 struct ScanLook {
     /// Paper gray in the page centre.
     paper: f32,
+    /// RGB multipliers of the gray value on colour scans: the paper's hue. Gray files
+    /// carry the luminance only.
+    tint: [f32; 3],
     /// Brightness change from left to right and top to bottom edge.
     tilt_x: f32,
     tilt_y: f32,
@@ -2078,10 +2528,35 @@ struct ScanLook {
     clean_background: bool,
 }
 
-fn random_look(rng: &mut Rng, clean_background: bool) -> ScanLook {
+/// The slightly warm white of office paper on a colour scan.
+const WHITE_TINT: [f32; 3] = [1.0, 0.985, 0.93];
+
+/// Paper gray and tint: mostly white office paper, sometimes gray recycled paper
+/// (210-235), sometimes yellowish recycled paper around RGB (238, 230, 200), whose gray
+/// is its luminance.
+fn random_paper(rng: &mut Rng, yellowish: bool) -> (f32, [f32; 3]) {
+    let r = rng.unit();
+    if yellowish || r >= 0.85 {
+        let rgb = [
+            rng.uniform(232.0, 244.0) as f32,
+            rng.uniform(223.0, 236.0) as f32,
+            rng.uniform(186.0, 212.0) as f32,
+        ];
+        let luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+        (luma, rgb.map(|c| c / luma))
+    } else if r >= 0.7 {
+        (rng.uniform(210.0, 235.0) as f32, [1.0, 0.995, 0.98])
+    } else {
+        (rng.uniform(225.0, 250.0) as f32, WHITE_TINT)
+    }
+}
+
+fn random_look(rng: &mut Rng, clean_background: bool, yellowish: bool) -> ScanLook {
     let unevenness = if clean_background { 0.0 } else { 1.0 };
+    let (paper, tint) = random_paper(rng, yellowish);
     ScanLook {
-        paper: rng.uniform(225.0, 250.0) as f32,
+        paper,
+        tint,
         tilt_x: unevenness * rng.uniform(-6.0, 6.0) as f32,
         tilt_y: unevenness * rng.uniform(-6.0, 6.0) as f32,
         vignette: unevenness * rng.uniform(0.0, 10.0) as f32,
@@ -2097,55 +2572,190 @@ fn random_look(rng: &mut Rng, clean_background: bool) -> ScanLook {
     }
 }
 
-/// Most pages are skewed up to ±4°, some lie almost straight. Rounded to 0.01° so the
+/// Most pages are skewed up to ±5°, some lie almost straight. Rounded to 0.01° so the
 /// truth shows exactly the angle that was applied.
 fn random_skew(rng: &mut Rng) -> f64 {
     let skew = if rng.chance(0.15) {
         rng.uniform(-0.3, 0.3)
     } else {
-        rng.uniform(-4.0, 4.0)
+        rng.uniform(-5.0, 5.0)
     };
     (skew * 100.0).round() / 100.0
 }
 
-fn scan_letter(
+/// Under 2° either way: sheets with an almost blank side and the batch's first letter
+/// page.
+fn random_small_skew(rng: &mut Rng) -> f64 {
+    (rng.uniform(-1.99, 1.99) * 100.0).round() / 100.0
+}
+
+/// How a side of a sheet lies on the scan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geometry {
+    /// Tilt in degrees, positive = counter-clockwise as seen on the scan.
+    skew_deg: f64,
+    /// Clockwise rotation of the upright page on the scan: 0, 90, 180 or 270. At 90 the
+    /// page's top is at the right side of the (landscape) scan.
+    rotation: u32,
+}
+
+impl Geometry {
+    /// The same sheet as its back appears: the duplex scanner sees the back mirrored
+    /// left-right relative to the front, so skew and turn change direction.
+    fn back(self) -> Geometry {
+        Geometry {
+            // No negative zero in the truth.
+            skew_deg: if self.skew_deg == 0.0 {
+                0.0
+            } else {
+                -self.skew_deg
+            },
+            rotation: (360 - self.rotation) % 360,
+        }
+    }
+
+    /// Skews and turns an upright page the way it lies on the scan.
+    fn apply(self, upright: &GrayImage) -> GrayImage {
+        let mut skewed = skew_content(upright, self.skew_deg);
+        match self.rotation {
+            90 => image::imageops::rotate90(&skewed),
+            180 => {
+                image::imageops::rotate180_in_place(&mut skewed);
+                skewed
+            }
+            270 => image::imageops::rotate270(&skewed),
+            _ => skewed,
+        }
+    }
+
+    /// Where the point (`x`, `y`) of an upright `w` x `h` page lands on the scan, the same
+    /// mapping as [`Geometry::apply`].
+    fn place(self, (x, y): (f32, f32), w: u32, h: u32) -> (f32, f32) {
+        let (w, h) = (w as f32, h as f32);
+        let (cx, cy) = (w / 2.0, h / 2.0);
+        let (sin, cos) = (self.skew_deg as f32).to_radians().sin_cos();
+        let (dx, dy) = (x - cx, y - cy);
+        // Counter-clockwise as seen on the image, whose y axis points down.
+        let (sx, sy) = (cx + dx * cos + dy * sin, cy - dx * sin + dy * cos);
+        match self.rotation {
+            90 => (h - 1.0 - sy, sx),
+            180 => (w - 1.0 - sx, h - 1.0 - sy),
+            270 => (sy, w - 1.0 - sx),
+            _ => (sx, sy),
+        }
+    }
+}
+
+/// What is printed on one side of a sheet, upright, before scanning.
+struct Printed {
+    /// 255 = nothing, 0 = full ink.
+    coverage: GrayImage,
+    kind: PageKind,
+    text: String,
+    /// Gray of full ink on the scan (faded stamp, blue-gray pen); `None` = the page's
+    /// toner, [`ScanLook::ink`].
+    ink: Option<f32>,
+}
+
+fn print_side(
+    side: Side,
     letter: &Letter,
-    fonts: &[FontFamily],
-    plan: &ScanPlan,
+    ts: &Typesetter,
+    fonts: &Fonts,
     rng: &mut Rng,
-) -> Vec<ScannedPage> {
+) -> Option<Printed> {
+    match side {
+        Side::Letter(index) => letter.pages.get(index).map(|page| Printed {
+            coverage: render_page(page, ts),
+            kind: PageKind::Letter,
+            text: page.text(),
+            ink: None,
+        }),
+        Side::AlmostBlank(variant) => Some(compose_almost_blank(variant, letter, fonts, rng)),
+        Side::Blank => None,
+    }
+}
+
+fn scan_letter(letter: &Letter, fonts: &Fonts, plan: &ScanPlan, rng: &mut Rng) -> Vec<ScannedPage> {
+    let families = &fonts.families;
     let ts = Typesetter {
-        family: &fonts[letter.family.min(fonts.len() - 1)],
+        family: &families[letter.family.min(families.len() - 1)],
     };
     let clean_background = plan.format.is_lossless_gray();
     let mut scans = Vec::new();
-    for (index, page) in letter.pages.iter().enumerate() {
-        let skew_deg = random_skew(rng);
-        let upside_down = plan.upside_down.get(index).copied().unwrap_or(false);
-        let clean = render_page(page, &ts);
-        let (image, coverage) = scan_front(
-            &clean,
+    for sheet in &plan.sheets {
+        let skew_deg = if sheet.small_skew {
+            random_small_skew(rng)
+        } else {
+            random_skew(rng)
+        };
+        let geometry = Geometry {
             skew_deg,
-            upside_down,
-            &random_look(rng, clean_background),
-            rng,
-        );
+            rotation: sheet.rotation,
+        };
+        let look = random_look(rng, clean_background, plan.yellowish);
+        // The planner never puts a blank page on a front; should it, scan empty paper.
+        let front = print_side(sheet.front, letter, &ts, fonts, rng).unwrap_or_else(|| Printed {
+            coverage: GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255])),
+            kind: PageKind::BlankBack,
+            text: String::new(),
+            ink: None,
+        });
+        let marks = Marks {
+            holes: sheet.punch_holes.then_some(HoleSide::Front),
+            black_edges: sheet.front_edges,
+        };
+        let (image, coverage) = scan_front(&front, geometry, &look, marks, rng);
         scans.push(ScannedPage {
             image,
-            kind: PageKind::Letter,
-            text: page.text(),
-            skew_deg,
-            rotation: if upside_down { 180 } else { 0 },
+            kind: front.kind,
+            text: front.text,
+            geometry,
+            black_edges: sheet.front_edges,
+            punch_holes: sheet.punch_holes,
+            tint: look.tint,
         });
-        if plan.duplex {
-            scans.push(ScannedPage {
-                image: scan_blank_back(&coverage, clean_background, rng),
-                kind: PageKind::BlankBack,
-                text: String::new(),
-                skew_deg: 0.0,
-                rotation: 0,
-            });
-        }
+        let Some(back_side) = sheet.back else {
+            continue;
+        };
+        let back = print_side(back_side, letter, &ts, fonts, rng);
+        let mut back_look = random_look(rng, clean_background, plan.yellowish);
+        // The same sheet of paper; less dust on the back.
+        back_look.paper = look.paper;
+        back_look.tint = look.tint;
+        back_look.speckles = 5 + rng.below(40);
+        let bleed_depth = if sheet.strong_bleed {
+            rng.uniform(10.0, 15.0)
+        } else {
+            rng.uniform(3.0, 8.0)
+        } as f32;
+        let back_geometry = geometry.back();
+        let marks = Marks {
+            holes: sheet.punch_holes.then_some(HoleSide::Back),
+            black_edges: sheet.back_edges,
+        };
+        let image = scan_back(
+            &coverage,
+            back.as_ref(),
+            back_geometry,
+            &back_look,
+            bleed_depth,
+            marks,
+            rng,
+        );
+        let (kind, text) = match back {
+            Some(printed) => (printed.kind, printed.text),
+            None => (PageKind::BlankBack, String::new()),
+        };
+        scans.push(ScannedPage {
+            image,
+            kind,
+            text,
+            geometry: back_geometry,
+            black_edges: sheet.back_edges,
+            punch_holes: sheet.punch_holes,
+            tint: back_look.tint,
+        });
     }
     scans
 }
@@ -2165,48 +2775,253 @@ fn skew_content(image: &GrayImage, skew_deg: f64) -> GrayImage {
     )
 }
 
-/// Scans a printed page. Returns the final image and the ink coverage as it lies on the
+/// Scans a printed side. Returns the final image and the ink coverage as it lies on the
 /// scanner (skewed, maybe turned), which the back of the sheet shows through.
 fn scan_front(
-    clean: &GrayImage,
-    skew_deg: f64,
-    upside_down: bool,
+    printed: &Printed,
+    geometry: Geometry,
     look: &ScanLook,
+    marks: Marks,
     rng: &mut Rng,
 ) -> (GrayImage, GrayImage) {
-    let mut coverage = skew_content(clean, skew_deg);
-    if upside_down {
-        image::imageops::rotate180_in_place(&mut coverage);
-    }
+    let coverage = geometry.apply(&printed.coverage);
     let mut dusty = coverage.clone();
     // Dust sits on the scanner glass, so it is added after skew and rotation.
     add_speckles(&mut dusty, look.speckles, rng);
-    let mut scan = compose_on_paper(&dusty, look, look.paper - look.ink);
+    let ink = printed.ink.unwrap_or(look.ink);
+    let mut scan = compose_on_paper(&dusty, look, look.paper - ink);
+    if let Some(side) = marks.holes {
+        draw_punch_holes(&mut scan, geometry, side, rng);
+    }
     if look.blur_sigma > 0.0 {
         scan = gaussian_blur_f32(&scan, look.blur_sigma);
+    }
+    if marks.black_edges {
+        add_black_edges(&mut scan, rng);
     }
     let ink_only = look.clean_background.then_some(&dusty);
     add_noise(&mut scan, look.noise_sigma, ink_only, rng);
     (scan, coverage)
 }
 
-/// Scans the empty back of a sheet: the front shows through mirrored and very faintly.
-fn scan_blank_back(front_coverage: &GrayImage, clean_background: bool, rng: &mut Rng) -> GrayImage {
-    let mut look = random_look(rng, clean_background);
-    look.speckles = 5 + rng.below(40);
-    let depth = rng.uniform(3.0, 8.0) as f32;
+/// Scans the back of a sheet: the front shows through mirrored and faintly (up to
+/// `bleed_depth` gray levels), under whatever is printed on the back itself.
+fn scan_back(
+    front_coverage: &GrayImage,
+    printed: Option<&Printed>,
+    geometry: Geometry,
+    look: &ScanLook,
+    bleed_depth: f32,
+    marks: Marks,
+    rng: &mut Rng,
+) -> GrayImage {
     // Light passing through paper diffuses: the bleed is blurrier than the print.
     let mirrored = image::imageops::flip_horizontal(front_coverage);
     let bleed = gaussian_blur_f32(&mirrored, rng.uniform(2.0, 3.0) as f32);
-    let mut scan = compose_on_paper(&bleed, &look, depth);
+    let mut scan = compose_on_paper(&bleed, look, bleed_depth);
+    let coverage = printed.map(|printed| {
+        let coverage = geometry.apply(&printed.coverage);
+        let ink = printed.ink.unwrap_or(look.ink);
+        darken(&mut scan, &coverage, look.paper - ink);
+        coverage
+    });
+    if let Some(side) = marks.holes {
+        draw_punch_holes(&mut scan, geometry, side, rng);
+    }
     // Dust is dark on the scan itself, not a faint shadow like the bleed.
     add_speckles(&mut scan, look.speckles, rng);
+    if coverage.is_some() && look.blur_sigma > 0.0 {
+        scan = gaussian_blur_f32(&scan, look.blur_sigma);
+    }
+    if marks.black_edges {
+        add_black_edges(&mut scan, rng);
+    }
     // Background cleanup leaves the faint shadow flat; noise only on it would make it
     // stand out more than on an uncleaned scan.
     if !look.clean_background {
         add_noise(&mut scan, look.noise_sigma, None, rng);
+    } else if let Some(coverage) = &coverage {
+        add_noise(&mut scan, look.noise_sigma, Some(coverage), rng);
     }
     scan
+}
+
+/// Darkens a composed scan where `coverage` has ink, by up to `ink_depth` gray levels.
+fn darken(scan: &mut GrayImage, coverage: &GrayImage, ink_depth: f32) {
+    for (out, pixel) in scan.as_mut().iter_mut().zip(coverage.as_raw()) {
+        if *pixel < 255 {
+            let ink = (255.0 - f32::from(*pixel)) / 255.0;
+            let value = f32::from(*out) - ink * ink_depth;
+            *out = value.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+/// Marks of the sheet and the scanner on one scanned side.
+#[derive(Debug, Clone, Copy)]
+struct Marks {
+    /// Punch holes, and on which side of the sheet the scan looks.
+    holes: Option<HoleSide>,
+    black_edges: bool,
+}
+
+/// Which side of the sheet a scan shows, for the position of the punch holes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoleSide {
+    /// Holes near the left edge of the upright page.
+    Front,
+    /// The back of a punched sheet: holes near the right edge.
+    Back,
+}
+
+/// Centres of the two filing holes on the upright page: 12 mm from the sheet's left edge
+/// (right edge on the back), 80 mm apart, symmetric about the middle of the page.
+fn hole_centres(side: HoleSide) -> [(f32, f32); 2] {
+    let x = match side {
+        HoleSide::Front => mm(12.0),
+        HoleSide::Back => PAGE_W as f32 - 1.0 - mm(12.0),
+    };
+    let middle = PAGE_H as f32 / 2.0;
+    [(x, middle - mm(40.0)), (x, middle + mm(40.0))]
+}
+
+/// Punch holes of 6 mm: the scanner's black lid shows through (gray 10-40), with a
+/// slightly lighter rim where the cut paper edge catches light. They belong to the
+/// paper, so they turn and skew with it.
+fn draw_punch_holes(scan: &mut GrayImage, geometry: Geometry, side: HoleSide, rng: &mut Rng) {
+    let gray = rng.between(10, 40) as f32;
+    let rim_gray = gray + rng.uniform(25.0, 50.0) as f32;
+    let radius = mm(rng.uniform(2.9, 3.1) as f32);
+    let rim = rng.uniform(2.0, 4.0) as f32;
+    for centre in hole_centres(side) {
+        let centre = geometry.place(centre, PAGE_W, PAGE_H);
+        draw_hole(scan, centre, radius, rim, (gray, rim_gray));
+    }
+}
+
+fn draw_hole(
+    scan: &mut GrayImage,
+    (cx, cy): (f32, f32),
+    radius: f32,
+    rim: f32,
+    (gray, rim_gray): (f32, f32),
+) {
+    let (w, h) = scan.dimensions();
+    let reach = radius + 1.0;
+    let x0 = (cx - reach).floor().max(0.0) as u32;
+    let y0 = (cy - reach).floor().max(0.0) as u32;
+    let x1 = ((cx + reach).ceil().max(0.0) as u32).min(w);
+    let y1 = ((cy + reach).ceil().max(0.0) as u32).min(h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let d = (x as f32 - cx).hypot(y as f32 - cy);
+            // Anti-aliased outline, soft step from the hole to its rim.
+            let cover = (radius + 0.5 - d).clamp(0.0, 1.0);
+            if cover <= 0.0 {
+                continue;
+            }
+            let to_rim = (d - (radius - rim) + 0.5).clamp(0.0, 1.0);
+            let target = gray + (rim_gray - gray) * to_rim;
+            let pixel = scan.get_pixel_mut(x, y);
+            let value = f32::from(pixel.0[0]) * (1.0 - cover) + target * cover;
+            pixel.0[0] = pixel.0[0].min(value.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+}
+
+/// A side of the scan image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Top,
+    Right,
+    Bottom,
+    Left,
+}
+
+/// Black scanner edges: where the paper did not cover the glass, the scan shows the dark
+/// lid. Bands along one to four sides of the image, axis-aligned to it (whatever the
+/// paper's skew), 10-60 px wide, gray 0-40, with a wavy inner edge and sometimes a thin
+/// gray transition into the paper. Returns the sides.
+fn add_black_edges(scan: &mut GrayImage, rng: &mut Rng) -> Vec<Edge> {
+    let r = rng.unit();
+    let count = if r < 0.5 {
+        1
+    } else if r < 0.8 {
+        2
+    } else if r < 0.92 {
+        3
+    } else {
+        4
+    };
+    let mut sides = [Edge::Top, Edge::Right, Edge::Bottom, Edge::Left];
+    rng.shuffle(&mut sides);
+    for &side in &sides[..count] {
+        add_black_edge(scan, side, rng);
+    }
+    sides[..count].to_vec()
+}
+
+/// Narrowest and widest black edge in px.
+const EDGE_MIN_PX: f32 = 10.0;
+const EDGE_MAX_PX: f32 = 60.0;
+
+fn add_black_edge(scan: &mut GrayImage, side: Edge, rng: &mut Rng) {
+    let (w, h) = scan.dimensions();
+    let (length, depth_limit) = match side {
+        Edge::Top | Edge::Bottom => (w, h),
+        Edge::Left | Edge::Right => (h, w),
+    };
+    let base = rng.uniform(14.0, 56.0) as f32;
+    let gray = rng.between(0, 40) as f32;
+    let ramp = if rng.chance(0.6) {
+        rng.uniform(2.0, 6.0) as f32
+    } else {
+        0.0
+    };
+    // The inner edge is never quite straight: a slight slant, a slow wave and a fine
+    // ripple of a pixel or less.
+    let slant = rng.uniform(-4.0, 4.0) as f32 / length as f32;
+    let waves: Vec<(f32, f32, f32)> = [(0.5, 2.0, 300.0, 1200.0), (0.1, 0.6, 20.0, 60.0)]
+        .iter()
+        .map(|&(low, high, shortest, longest)| {
+            let amplitude = rng.uniform(low, high) as f32;
+            let period = rng.uniform(shortest, longest) as f32;
+            let phase = rng.uniform(0.0, std::f64::consts::TAU) as f32;
+            (amplitude, std::f32::consts::TAU / period, phase)
+        })
+        .collect();
+    for t in 0..length {
+        let wobble: f32 = waves
+            .iter()
+            .map(|(amplitude, frequency, phase)| amplitude * (t as f32 * frequency + phase).sin())
+            .sum();
+        let along = t as f32 - length as f32 / 2.0;
+        let width = (base + slant * along + wobble).clamp(EDGE_MIN_PX, EDGE_MAX_PX);
+        let reach = ((width + ramp).ceil() as u32 + 1).min(depth_limit);
+        for d in 0..reach {
+            let distance = d as f32 + 0.5;
+            let alpha = if distance <= width {
+                1.0
+            } else if ramp > 0.0 {
+                1.0 - (distance - width) / ramp
+            } else {
+                width + 0.5 - distance
+            }
+            .clamp(0.0, 1.0);
+            if alpha <= 0.0 {
+                continue;
+            }
+            let (x, y) = match side {
+                Edge::Top => (t, d),
+                Edge::Bottom => (t, h - 1 - d),
+                Edge::Left => (d, t),
+                Edge::Right => (w - 1 - d, t),
+            };
+            let pixel = scan.get_pixel_mut(x, y);
+            let value = f32::from(pixel.0[0]) * (1.0 - alpha) + gray * alpha;
+            pixel.0[0] = pixel.0[0].min(value.round() as u8);
+        }
+    }
 }
 
 /// Puts coverage (255 = nothing, 0 = full ink) on uneven paper; full ink darkens the
@@ -2307,15 +3122,17 @@ const TAG_PAGE_NUMBER: u16 = 297;
 fn encode_file(scans: &[ScannedPage], format: FileFormat) -> Result<Vec<u8>> {
     let frames: Vec<&GrayImage> = scans.iter().map(|s| &s.image).collect();
     let single = || {
-        frames
+        scans
             .first()
-            .copied()
             .ok_or_else(|| anyhow!("a letter without pages cannot be written"))
     };
     match format {
-        FileFormat::JpegGray { quality } => encode_jpeg_gray(single()?, quality),
-        FileFormat::JpegRgb { quality } => encode_jpeg_rgb(&tint_rgb(single()?), quality),
-        FileFormat::PngGray => encode_png_gray(single()?),
+        FileFormat::JpegGray { quality } => encode_jpeg_gray(&single()?.image, quality),
+        FileFormat::JpegRgb { quality } => {
+            let scan = single()?;
+            encode_jpeg_rgb(&tint_rgb(&scan.image, scan.tint), quality)
+        }
+        FileFormat::PngGray => encode_png_gray(&single()?.image),
         FileFormat::TiffGray {
             compression,
             predictor,
@@ -2344,15 +3161,16 @@ fn encode_jpeg_rgb(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// A colour scan of the gray page: slightly yellowish paper, blue-black ink.
-fn tint_rgb(image: &GrayImage) -> RgbImage {
+/// A colour scan of the gray page: the paper's hue (`tint`: RGB multipliers of the gray
+/// value), blue-black ink.
+fn tint_rgb(image: &GrayImage, tint: [f32; 3]) -> RgbImage {
     let mut out = RgbImage::new(image.width(), image.height());
     for (src, dst) in image.pixels().zip(out.pixels_mut()) {
         let v = f32::from(src.0[0]);
         let darkness = 1.0 - v / 255.0;
-        let r = v;
-        let g = v * 0.985;
-        let b = v * 0.93 + darkness * 30.0;
+        let r = v * tint[0];
+        let g = v * tint[1];
+        let b = v * tint[2] + darkness * 30.0;
         dst.0 = [r, g, b].map(|c| c.round().clamp(0.0, 255.0) as u8);
     }
     out
@@ -2605,6 +3423,9 @@ mod tests {
                 "unit",
                 u64::from(decoder.get_tag_u32(Tag::ResolutionUnit).unwrap()),
             );
+            let (width, height) = decoder.dimensions().unwrap();
+            tags.insert("width", u64::from(width));
+            tags.insert("height", u64::from(height));
             let x_res = decoder.get_tag_u32_vec(Tag::XResolution).unwrap();
             let y_res = decoder.get_tag_u32_vec(Tag::YResolution).unwrap();
             tags.insert("x_dpi", u64::from(x_res[0] / x_res[1]));
@@ -2711,9 +3532,9 @@ mod tests {
         let mut planner = BatchPlanner::default();
         for _ in 0..30 {
             let sheets = planner.sheets(&mut rng);
-            let letter = compose_letter(&mut rng, &fonts, sheets).unwrap();
+            let letter = compose_letter(&mut rng, &fonts.families, sheets).unwrap();
             let ts = Typesetter {
-                family: &fonts[letter.family],
+                family: &fonts.families[letter.family],
             };
             assert!((1..=sheets).contains(&letter.pages.len()));
             let first = letter.pages[0].text();
@@ -2749,30 +3570,61 @@ mod tests {
         assert!(!is_generated_file_name("notes.txt"));
     }
 
-    /// Frames a file holds and the resolution it declares.
-    fn frames_and_dpi(path: &Path) -> (usize, Vec<u64>) {
+    /// Width, height and declared resolution of every frame of a file.
+    fn frame_info(path: &Path) -> Vec<(u32, u32, u64)> {
         let bytes = fs::read(path).unwrap();
         let name = path.to_string_lossy();
         if name.ends_with(".tif") {
-            let frames = decode_tiff(&bytes);
-            let dpi = frames.iter().map(|(tags, _)| tags["x_dpi"]).collect();
-            (frames.len(), dpi)
+            decode_tiff(&bytes)
+                .iter()
+                .map(|(tags, _)| (tags["width"] as u32, tags["height"] as u32, tags["x_dpi"]))
+                .collect()
         } else if name.ends_with(".png") {
             let image = image::load_from_memory(&bytes).unwrap();
-            assert_eq!((image.width(), image.height()), (PAGE_W, PAGE_H));
             let phys = u32::from_be_bytes(bytes[41..45].try_into().unwrap());
-            (1, vec![(f64::from(phys) * 0.0254).round() as u64])
+            let dpi = (f64::from(phys) * 0.0254).round() as u64;
+            vec![(image.width(), image.height(), dpi)]
         } else {
             let image = image::load_from_memory(&bytes).unwrap();
-            assert_eq!((image.width(), image.height()), (PAGE_W, PAGE_H));
             let app0 = bytes.windows(5).position(|w| w == b"JFIF\0").unwrap();
-            (
-                1,
-                vec![u64::from(u16::from_be_bytes([
-                    bytes[app0 + 8],
-                    bytes[app0 + 9],
-                ]))],
-            )
+            let dpi = u64::from(u16::from_be_bytes([bytes[app0 + 8], bytes[app0 + 9]]));
+            vec![(image.width(), image.height(), dpi)]
+        }
+    }
+
+    /// One frame of a batch file as a gray image (G4 frames as 0 and 255).
+    fn decode_frame(path: &Path, frame: u32) -> GrayImage {
+        let bytes = fs::read(path).unwrap();
+        if !path.to_string_lossy().ends_with(".tif") {
+            return image::load_from_memory(&bytes).unwrap().to_luma8();
+        }
+        let frames = decode_tiff(&bytes);
+        let (tags, pixels) = &frames[frame as usize];
+        let (width, height) = (tags["width"] as u32, tags["height"] as u32);
+        let DecodingResult::U8(values) = pixels else {
+            panic!("unexpected sample type");
+        };
+        if tags["compression"] != 4 {
+            return GrayImage::from_raw(width, height, values.clone()).unwrap();
+        }
+        let stride = (width as usize).div_ceil(8);
+        GrayImage::from_fn(width, height, |x, y| {
+            let byte = values[y as usize * stride + x as usize / 8];
+            // The tiff crate normalises WhiteIsZero to 1 = white.
+            Luma([if (byte >> (7 - x % 8)) & 1 == 1 {
+                255
+            } else {
+                0
+            }])
+        })
+    }
+
+    /// Upright pages are portrait, pages turned by 90 or 270 degrees landscape.
+    fn expected_dimensions(rotation: u32) -> (u32, u32) {
+        if rotation % 180 == 90 {
+            (PAGE_H, PAGE_W)
+        } else {
+            (PAGE_W, PAGE_H)
         }
     }
 
@@ -2810,12 +3662,12 @@ mod tests {
         assert!(truth.pages.len() >= spec.pages);
         let mut expected = Vec::new();
         for name in names.iter().filter(|n| n.as_str() != TRUTH_FILE) {
-            let (frames, dpi) = frames_and_dpi(&a.path().join(name));
+            let frames = frame_info(&a.path().join(name));
             assert!(
-                dpi.iter().all(|&d| d == 300),
-                "{name} is not tagged 300 dpi: {dpi:?}"
+                frames.iter().all(|&(_, _, dpi)| dpi == 300),
+                "{name} is not tagged 300 dpi: {frames:?}"
             );
-            expected.extend((0..frames as u32).map(|frame| (name.clone(), frame)));
+            expected.extend((0..frames.len() as u32).map(|frame| (name.clone(), frame)));
         }
         let actual: Vec<(String, u32)> = truth
             .pages
@@ -2841,7 +3693,461 @@ mod tests {
         for page in &truth.pages {
             assert_eq!(page.blank, page.kind == PageKind::BlankBack);
             assert_eq!(page.blank, page.text.is_empty());
-            assert!(page.skew_deg.abs() <= 4.0 && [0, 180].contains(&page.rotation));
+            assert!(page.skew_deg.abs() <= 5.0 && [0, 90, 180, 270].contains(&page.rotation));
         }
+    }
+
+    /// A mark near the top-left corner of an upright page, turned clockwise by 90 degrees,
+    /// lands near the top-right corner of the landscape scan: the page's top is at the
+    /// right. Positive skew stays counter-clockwise as seen on the scan.
+    #[test]
+    fn rotation_90_puts_the_top_of_the_page_at_the_right() {
+        let (w, h) = (60, 100);
+        let mut upright = GrayImage::from_pixel(w, h, Luma([255]));
+        for y in 2..10 {
+            for x in 2..10 {
+                upright.put_pixel(x, y, Luma([0]));
+            }
+        }
+        let turned = Geometry {
+            skew_deg: 0.0,
+            rotation: 90,
+        };
+        let scan = turned.apply(&upright);
+        assert_eq!(scan.dimensions(), (h, w), "a 90 page is landscape");
+        let dark: Vec<(u32, u32)> = scan
+            .enumerate_pixels()
+            .filter(|(_, _, p)| p.0[0] < 128)
+            .map(|(x, y, _)| (x, y))
+            .collect();
+        assert_eq!(dark.len(), 64);
+        assert!(
+            dark.iter().all(|&(x, y)| x >= h - 10 && y < 10),
+            "mark not at the top right: {dark:?}"
+        );
+        // Geometry::place agrees with the image.
+        let (px, py) = turned.place((5.5, 5.5), w, h);
+        assert!(
+            (px - 93.5).abs() < 1.0 && (py - 5.5).abs() < 1.0,
+            "{px},{py}"
+        );
+        // 270: the top of the page at the left, its left edge at the bottom.
+        let scan = Geometry {
+            skew_deg: 0.0,
+            rotation: 270,
+        }
+        .apply(&upright);
+        assert!(scan
+            .enumerate_pixels()
+            .filter(|(_, _, p)| p.0[0] < 128)
+            .all(|(x, y, _)| x < 10 && y >= w - 10));
+
+        // A horizontal line, skewed counter-clockwise and turned by 90: a line running
+        // down the scan whose lower end is further right (counter-clockwise on the scan).
+        let mut line = GrayImage::from_pixel(201, 301, Luma([255]));
+        for x in 30..=170 {
+            for y in 149..=151 {
+                line.put_pixel(x, y, Luma([0]));
+            }
+        }
+        let scan = Geometry {
+            skew_deg: 10.0,
+            rotation: 90,
+        }
+        .apply(&line);
+        let column = |y: u32| -> f64 {
+            let xs: Vec<u32> = (0..scan.width())
+                .filter(|&x| scan.get_pixel(x, y).0[0] < 128)
+                .collect();
+            assert!(!xs.is_empty(), "no ink in row {y}");
+            xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64
+        };
+        let (top, bottom) = (column(50), column(150));
+        let expected = 100.0 * 10f64.to_radians().tan();
+        assert!(
+            (bottom - top - expected).abs() < 3.0,
+            "upper end at x={top}, lower end at x={bottom}"
+        );
+    }
+
+    #[test]
+    fn back_geometry_mirrors_the_front() {
+        let front = Geometry {
+            skew_deg: 2.5,
+            rotation: 90,
+        };
+        assert_eq!(
+            front.back(),
+            Geometry {
+                skew_deg: -2.5,
+                rotation: 270
+            }
+        );
+        let straight = Geometry {
+            skew_deg: 0.0,
+            rotation: 180,
+        };
+        assert!(straight.back().skew_deg.is_sign_positive());
+        assert_eq!(straight.back().rotation, 180);
+        // A point near the left edge of the front appears where the mirrored point near
+        // the right edge of the back does, mirrored left-right on the scan.
+        let (w, h) = (PAGE_W, PAGE_H);
+        for rotation in [0, 90, 180, 270] {
+            let front = Geometry {
+                skew_deg: -3.2,
+                rotation,
+            };
+            let (fx, fy) = front.place((140.0, 1000.0), w, h);
+            let (bx, by) = front.back().place((w as f32 - 1.0 - 140.0, 1000.0), w, h);
+            let scan_w = if rotation % 180 == 90 { h } else { w } as f32;
+            // Within half a pixel: flipping mirrors about (w - 1) / 2, turning about w / 2.
+            assert!(
+                (scan_w - 1.0 - fx - bx).abs() < 0.5 && (fy - by).abs() < 0.5,
+                "rotation {rotation}: front ({fx},{fy}), back ({bx},{by})"
+            );
+        }
+    }
+
+    #[test]
+    fn punch_holes_follow_the_paper() {
+        let (w, h) = (PAGE_W, PAGE_H);
+        for (side, geometry) in [
+            (
+                HoleSide::Front,
+                Geometry {
+                    skew_deg: 4.0,
+                    rotation: 90,
+                },
+            ),
+            (
+                HoleSide::Back,
+                Geometry {
+                    skew_deg: -1.5,
+                    rotation: 0,
+                },
+            ),
+        ] {
+            let scan_size = expected_dimensions(geometry.rotation);
+            let mut scan = GrayImage::from_pixel(scan_size.0, scan_size.1, Luma([240]));
+            draw_punch_holes(&mut scan, geometry, side, &mut Rng::new(3));
+            for centre in hole_centres(side) {
+                let (x, y) = geometry.place(centre, w, h);
+                let centre_value = scan.get_pixel(x as u32, y as u32).0[0];
+                assert!(centre_value <= 40, "hole centre is {centre_value}");
+                // 6 mm across: dark 2.5 mm from the centre, paper 3.5 mm away.
+                let inside = scan.get_pixel((x + mm(2.5)) as u32, y as u32).0[0];
+                let outside = scan.get_pixel((x + mm(3.5)) as u32, y as u32).0[0];
+                assert!(inside < 100 && outside == 240, "{inside} / {outside}");
+            }
+            // Front holes near the sheet's left edge, which is the top of a 90 scan; back
+            // holes near the right edge.
+            let (x, y) = geometry.place(hole_centres(side)[0], w, h);
+            match side {
+                HoleSide::Front => assert!(y < mm(20.0), "y = {y}"),
+                HoleSide::Back => assert!(x > w as f32 - mm(20.0), "x = {x}"),
+            }
+            let dark = scan.pixels().filter(|p| p.0[0] < 128).count() as f32;
+            let area = 2.0 * std::f32::consts::PI * mm(3.0) * mm(3.0);
+            assert!((dark / area - 1.0).abs() < 0.1, "{dark} dark px");
+        }
+    }
+
+    #[test]
+    fn black_edges_darken_the_outermost_lines_of_their_sides() {
+        let mut rng = Rng::new(5);
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            let mut scan = GrayImage::from_pixel(300, 400, Luma([230]));
+            let sides = add_black_edges(&mut scan, &mut rng);
+            assert!((1..=4).contains(&sides.len()));
+            let (w, h) = scan.dimensions();
+            let line = |side: Edge, depth: u32| -> Vec<u8> {
+                match side {
+                    Edge::Top => (0..w).map(|x| scan.get_pixel(x, depth).0[0]).collect(),
+                    Edge::Bottom => (0..w)
+                        .map(|x| scan.get_pixel(x, h - 1 - depth).0[0])
+                        .collect(),
+                    Edge::Left => (0..h).map(|y| scan.get_pixel(depth, y).0[0]).collect(),
+                    Edge::Right => (0..h)
+                        .map(|y| scan.get_pixel(w - 1 - depth, y).0[0])
+                        .collect(),
+                }
+            };
+            for side in [Edge::Top, Edge::Right, Edge::Bottom, Edge::Left] {
+                if sides.contains(&side) {
+                    // At least 10 px of gray 0-40 all along the side.
+                    for depth in [0, 9] {
+                        assert!(line(side, depth).iter().all(|&v| v <= 40), "{side:?}");
+                    }
+                    // And never more than 60 px plus the transition.
+                    let inner = line(side, 67);
+                    let paper = inner.iter().filter(|&&v| v == 230).count();
+                    let corners = 2 * 67;
+                    assert!(paper + corners >= inner.len(), "{side:?} band too wide");
+                } else {
+                    // Only the corners, where another side's band crosses, are dark.
+                    let outer = line(side, 0);
+                    let paper = outer.iter().filter(|&&v| v == 230).count();
+                    assert!(
+                        paper >= outer.len() - 2 * 70,
+                        "{side:?} dark without a band"
+                    );
+                }
+            }
+            seen.extend(sides);
+        }
+        for side in [Edge::Top, Edge::Right, Edge::Bottom, Edge::Left] {
+            assert!(seen.contains(&side), "{side:?} never gets a band");
+        }
+    }
+
+    #[test]
+    fn almost_blank_pages_carry_exactly_their_text() {
+        let fonts = load_fonts().unwrap();
+        let mut rng = Rng::new(8);
+        let letter = compose_letter(&mut rng, &fonts.families, 1).unwrap();
+        for variant in ALMOST_BLANK_VARIANTS {
+            for _ in 0..2 {
+                let page = compose_almost_blank(variant, &letter, &fonts, &mut rng);
+                assert_eq!(page.kind, PageKind::AlmostBlank);
+                let lines: Vec<&str> = page.text.lines().collect();
+                match variant {
+                    AlmostBlankVariant::Note => {
+                        assert!((1..=3).contains(&lines.len()));
+                        assert!(lines.iter().all(|l| NOTE_LINES.contains(l)));
+                    }
+                    AlmostBlankVariant::Stamp => {
+                        assert_eq!(lines.len(), 2);
+                        assert!(STAMP_HEADINGS.contains(&lines[0]));
+                        assert_eq!(lines[1], lines[1].to_uppercase());
+                        assert!(lines[1].ends_with("2026"));
+                    }
+                    AlmostBlankVariant::TypedLine => assert_eq!(lines.len(), 1),
+                }
+                assert!(page.text.trim() == page.text && !page.text.is_empty());
+                // Some ink, but little of it; none in the outermost 15 mm.
+                let inked: Vec<(u32, u32)> = page
+                    .coverage
+                    .enumerate_pixels()
+                    .filter(|(_, _, p)| p.0[0] < 128)
+                    .map(|(x, y, _)| (x, y))
+                    .collect();
+                let share = inked.len() as f64 / f64::from(PAGE_W * PAGE_H);
+                assert!(share > 0.0002 && share < 0.01, "{variant:?}: {share}");
+                let margin = mm(15.0) as u32;
+                assert!(inked.iter().all(|&(x, y)| x >= margin
+                    && y >= margin
+                    && x < PAGE_W - margin
+                    && y < PAGE_H - margin));
+                if variant == AlmostBlankVariant::Note {
+                    assert!(inked.iter().all(|&(_, y)| y < mm(215.0) as u32));
+                }
+            }
+        }
+    }
+
+    /// Simulates the planner over many batches without rendering: small batches show
+    /// every case, and over a long run the shares are as intended.
+    #[test]
+    fn planner_balances_small_batches_and_keeps_the_mix() {
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let mut planner = BatchPlanner::default();
+            let mut plans = Vec::new();
+            while planner.pages < 15 {
+                let sheets = planner.sheets(&mut rng);
+                plans.push(planner.plan(&mut rng, sheets));
+            }
+            let sheets: Vec<&SheetPlan> = plans.iter().flat_map(|p| &p.sheets).collect();
+            let almost_blank = sheets
+                .iter()
+                .flat_map(|s| [Some(s.front), s.back])
+                .filter(|s| matches!(s, Some(Side::AlmostBlank(_))))
+                .count();
+            assert!(
+                almost_blank >= 2,
+                "seed {seed}: {almost_blank} almost blank"
+            );
+            let letter_fronts: Vec<&&SheetPlan> = sheets
+                .iter()
+                .filter(|s| matches!(s.front, Side::Letter(_)))
+                .collect();
+            if letter_fronts.len() >= 7 {
+                for turn in [90, 180, 270] {
+                    assert!(
+                        letter_fronts.iter().any(|s| s.rotation == turn),
+                        "seed {seed}: no letter page at {turn}"
+                    );
+                }
+            }
+            assert!(sheets.iter().any(|s| s.punch_holes), "seed {seed}");
+            assert!(sheets.iter().any(|s| s.front_edges), "seed {seed}");
+            let blank_backs: Vec<&&SheetPlan> = sheets
+                .iter()
+                .filter(|s| s.back == Some(Side::Blank))
+                .collect();
+            assert!(!blank_backs.is_empty(), "seed {seed}: no blank back");
+            assert!(blank_backs.iter().any(|s| s.back_edges), "seed {seed}");
+            for (index, sheet) in sheets.iter().enumerate() {
+                let almost = matches!(sheet.front, Side::AlmostBlank(_))
+                    || matches!(sheet.back, Some(Side::AlmostBlank(_)));
+                assert_eq!(sheet.small_skew, almost || index == 0, "seed {seed}");
+            }
+            // The first page is a plain upright letter page.
+            assert_eq!(sheets[0].front, Side::Letter(0));
+            assert_eq!(sheets[0].rotation, 0);
+            assert!(!sheets[0].front_edges && !sheets[0].punch_holes);
+        }
+
+        // One long batch: the intended shares, within sampling noise.
+        let mut rng = Rng::new(1);
+        let mut planner = BatchPlanner::default();
+        let mut sheets = Vec::new();
+        while planner.pages < 20_000 {
+            let count = planner.sheets(&mut rng);
+            sheets.extend(planner.plan(&mut rng, count).sheets);
+        }
+        let pages = planner.pages as f64;
+        let letter_pages: Vec<&SheetPlan> = sheets
+            .iter()
+            .filter(|s| matches!(s.front, Side::Letter(_)))
+            .collect();
+        let share = |n: usize, of: usize| n as f64 / of as f64;
+        let upright = letter_pages.iter().filter(|s| s.rotation == 0).count();
+        assert!((share(upright, letter_pages.len()) - 0.76).abs() < 0.02);
+        for turn in [90, 180, 270] {
+            let n = letter_pages.iter().filter(|s| s.rotation == turn).count();
+            assert!(
+                (share(n, letter_pages.len()) - 0.08).abs() < 0.015,
+                "{turn}"
+            );
+        }
+        let almost_blank = sheets
+            .iter()
+            .flat_map(|s| [Some(s.front), s.back])
+            .filter(|s| matches!(s, Some(Side::AlmostBlank(_))))
+            .count();
+        let almost_share = almost_blank as f64 / pages;
+        assert!((0.06..0.11).contains(&almost_share), "{almost_share}");
+        let holed = sheets.iter().filter(|s| s.punch_holes).count();
+        assert!((0.1..0.22).contains(&share(holed, sheets.len())));
+        let edged = sheets
+            .iter()
+            .map(|s| usize::from(s.front_edges) + usize::from(s.back_edges))
+            .sum::<usize>();
+        assert!((0.12..0.18).contains(&(edged as f64 / pages)));
+    }
+
+    /// One generated batch of about 30 pages, shared by the tests that only read it.
+    fn batch_30() -> &'static (tempfile::TempDir, Truth) {
+        static BATCH: std::sync::OnceLock<(tempfile::TempDir, Truth)> = std::sync::OnceLock::new();
+        BATCH.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = GenerateSpec { seed: 3, pages: 30 };
+            let truth = generate(&spec, dir.path()).unwrap();
+            (dir, truth)
+        })
+    }
+
+    #[test]
+    fn a_batch_of_30_pages_shows_every_case() {
+        let (_, truth) = batch_30();
+        let pages = &truth.pages;
+        let letters: Vec<&TruthPage> = pages
+            .iter()
+            .filter(|p| p.kind == PageKind::Letter)
+            .collect();
+        for rotation in [0, 90, 180, 270] {
+            assert!(
+                letters.iter().any(|p| p.rotation == rotation),
+                "no letter page at {rotation}"
+            );
+        }
+        let blank_backs: Vec<&TruthPage> = pages
+            .iter()
+            .filter(|p| p.kind == PageKind::BlankBack)
+            .collect();
+        assert!(!blank_backs.is_empty());
+        assert!(blank_backs.iter().any(|p| p.black_edges));
+        assert!(blank_backs.iter().any(|p| p.punch_holes));
+        assert!(letters.iter().any(|p| p.black_edges));
+        assert!(letters.iter().any(|p| p.punch_holes));
+        let almost: Vec<&TruthPage> = pages
+            .iter()
+            .filter(|p| p.kind == PageKind::AlmostBlank)
+            .collect();
+        assert!(almost.len() >= 2, "{} almost blank pages", almost.len());
+        let first = letters[0];
+        assert!(first.rotation == 0 && first.skew_deg.abs() < 2.0);
+        assert!(!first.black_edges && !first.punch_holes);
+        for page in pages {
+            assert_eq!(page.blank, page.kind == PageKind::BlankBack);
+            assert_eq!(page.text.is_empty(), page.blank);
+            assert!(page.skew_deg.abs() <= 5.0);
+            if page.kind == PageKind::AlmostBlank {
+                assert!(page.skew_deg.abs() <= 2.0);
+            }
+        }
+        // Every almost blank page belongs to a letter with other pages.
+        for doc in &truth.documents {
+            assert!(doc.pages.iter().any(|&i| pages[i].kind == PageKind::Letter));
+        }
+    }
+
+    #[test]
+    fn page_frames_match_their_rotation() {
+        let (dir, truth) = batch_30();
+        let mut info = BTreeMap::new();
+        for page in &truth.pages {
+            let frames = info
+                .entry(page.file.clone())
+                .or_insert_with(|| frame_info(&dir.path().join(&page.file)));
+            let (w, h, _) = frames[page.frame as usize];
+            assert_eq!(
+                (w, h),
+                expected_dimensions(page.rotation),
+                "{} frame {} at {}",
+                page.file,
+                page.frame,
+                page.rotation
+            );
+        }
+    }
+
+    #[test]
+    fn black_edges_in_the_truth_are_dark_borders_in_the_files() {
+        let (dir, truth) = batch_30();
+        let mut checked = 0;
+        for page in &truth.pages {
+            let image = decode_frame(&dir.path().join(&page.file), page.frame);
+            let (w, h) = image.dimensions();
+            let mean = |pixels: Vec<u8>| {
+                pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len() as f64
+            };
+            let sides = [
+                mean((0..w).map(|x| image.get_pixel(x, 0).0[0]).collect()),
+                mean((0..w).map(|x| image.get_pixel(x, h - 1).0[0]).collect()),
+                mean((0..h).map(|y| image.get_pixel(0, y).0[0]).collect()),
+                mean((0..h).map(|y| image.get_pixel(w - 1, y).0[0]).collect()),
+            ];
+            let dark_sides = sides.iter().filter(|&&m| m < 80.0).count();
+            if page.black_edges {
+                assert!(
+                    dark_sides >= 1,
+                    "{} frame {}: {sides:?}",
+                    page.file,
+                    page.frame
+                );
+                checked += 1;
+            } else {
+                assert!(
+                    sides.iter().all(|&m| m > 150.0),
+                    "{} frame {} has a dark border: {sides:?}",
+                    page.file,
+                    page.frame
+                );
+            }
+        }
+        assert!(checked > 0);
     }
 }

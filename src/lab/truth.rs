@@ -2,6 +2,19 @@
 //! it belongs to. Written by the sample generator as `truth.json` next to the pages and
 //! read back by the evaluation. Later issues add fields (barcodes, patch codes, routing);
 //! readers ignore fields they do not know, so old truth files stay readable.
+//!
+//! Page kinds: `letter` (a page of a letter), `blank_back` (the empty back of a duplex
+//! sheet, maybe with faint bleed-through, dust, punch holes or black scanner edges; the
+//! only kind with `blank` = true) and `almost_blank` (a nearly empty page that still
+//! carries content: a short handwritten note, a stamp or one typed line; never blank).
+//!
+//! Geometry: `rotation` is how far the page is turned clockwise on the scan, so a 90 or
+//! 270 page is a landscape image; `skew_deg` is the remaining small tilt, positive =
+//! counter-clockwise on the scan. A sheet's back shows the mirror of its front's geometry
+//! (a front at 90 has its back at 270, and the opposite skew), blank backs included.
+//!
+//! Schema history: version 2 added the page flags `black_edges` and `punch_holes` and the
+//! kind `almost_blank`; version 1 files still load, with both flags false.
 
 use std::path::Path;
 
@@ -9,7 +22,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// Version of the `truth.json` layout.
-pub const TRUTH_SCHEMA_VERSION: u32 = 1;
+pub const TRUTH_SCHEMA_VERSION: u32 = 2;
 
 /// File name of the ground truth inside a batch folder.
 pub const TRUTH_FILE: &str = "truth.json";
@@ -34,6 +47,9 @@ pub enum PageKind {
     Letter,
     /// The blank back of a duplex-scanned sheet (may show faint bleed-through).
     BlankBack,
+    /// A nearly empty page that carries content all the same (a handwritten note, a
+    /// stamp, one typed line): never to be dropped as blank.
+    AlmostBlank,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,11 +61,22 @@ pub struct TruthPage {
     pub kind: PageKind,
     /// The exact text printed on the page, lines joined by `\n`; empty for blank pages.
     pub text: String,
-    /// Skew of the content in degrees, positive = rotated counter-clockwise on the scan.
+    /// Skew of the page in degrees, positive = rotated counter-clockwise on the scan. On a
+    /// blank back, the skew of the sheet as its back lies on the scanner.
     pub skew_deg: f64,
-    /// Clockwise rotation of the whole page on the scan: 0, 90, 180 or 270.
+    /// Clockwise rotation of the whole page on the scan: 0, 90, 180 or 270. The image of a
+    /// 90 or 270 page is landscape (width and height of the upright page swapped).
     pub rotation: u32,
+    /// True only for `blank_back` pages.
     pub blank: bool,
+    /// Dark scanner background along one to four edges of the image (axis-aligned to the
+    /// image, 10-60 px wide).
+    #[serde(default)]
+    pub black_edges: bool,
+    /// Two punched filing holes (dark discs) near the left edge of the sheet's front, the
+    /// right edge of its back; they turn and skew with the page.
+    #[serde(default)]
+    pub punch_holes: bool,
     /// Resolution the page was rendered at and is tagged with.
     pub dpi: u32,
 }

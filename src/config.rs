@@ -31,6 +31,10 @@ pub struct InputSettings {
 pub struct CleanupSettings {
     /// Whiten dark scanner edges along the sides of the image.
     pub remove_borders: bool,
+    /// Whiten punch holes in the margins.
+    pub remove_punch_holes: bool,
+    /// Binarise pages (Sauvola) for OCR and output: 1-bit pages stored as CCITT G4.
+    pub binarize: bool,
     /// Remove tiny isolated specks.
     pub despeckle: bool,
     /// Detect blank pages (kept as evidence, not OCRed).
@@ -51,6 +55,8 @@ impl Default for CleanupSettings {
     fn default() -> Self {
         CleanupSettings {
             remove_borders: true,
+            remove_punch_holes: true,
+            binarize: false,
             despeckle: true,
             blank_detection: true,
             blank_max_ink: 0.0002,

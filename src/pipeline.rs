@@ -272,6 +272,7 @@ impl Stages<'_> {
     }
 
     /// Decode, OCR and encode one page.
+    /// Decode, clean, OCR and encode one page.
     fn read_page(&self, src: &SourceFile, frame: usize) -> Result<ReadPage, PageFailure> {
         let fail = |stage: Stage| {
             move |e: &dyn std::fmt::Display| PageFailure {
@@ -337,9 +338,11 @@ impl Stages<'_> {
         // JPEG input is embedded as it came unless cleanup changed the pixels.
         let unchanged = cleanup.blank
             || (!cleanup.deskewed
+                && !cleanup.binarized
                 && cleanup.rotation == 0
                 && cleanup.borders.is_empty()
-                && cleanup.speckles_removed == 0);
+                && cleanup.speckles_removed == 0
+                && cleanup.punch_holes_removed == 0);
         let single_jpeg =
             (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)

@@ -3,6 +3,7 @@
 //! 1. reduce a gray copy to about 150 dpi (all decisions are made on it: cheap);
 //! 2. find dark scanner edges along the image sides (`border`);
 //! 3. binarise (Sauvola) and despeckle the reduced copy;
+//!    find punch holes in the margins (`holes`);
 //! 4. blank-page detection on the ink that is left (`blank`): a blank page stops here,
 //!    is kept as evidence and is not OCRed;
 //! 5. skew search (Leptonica) with a confidence;
@@ -16,6 +17,7 @@
 
 pub mod blank;
 pub mod border;
+pub mod holes;
 
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
@@ -46,6 +48,10 @@ pub struct CleanupRecord {
     pub borders: Borders,
     /// Specks removed (tiny isolated dots).
     pub speckles_removed: usize,
+    /// Punch holes whitened.
+    pub punch_holes_removed: usize,
+    /// The page was binarised (1-bit) for OCR and output.
+    pub binarized: bool,
     /// Share of the page's centre area covered by ink after despeckle (0-1).
     pub ink_coverage: f32,
     /// The page was judged blank (kept as evidence, not OCRed).
@@ -145,6 +151,14 @@ pub fn clean(
         (ink, Vec::new())
     };
     record.speckles_removed = specks.len();
+    let holes = if settings.remove_punch_holes {
+        // Holes are large dark discs: the block-adaptive ink mask keeps only their rim,
+        // so they are looked for among pixels far darker than the paper.
+        holes::find(&Pix::binary_from_gray(&small, paper / 2)?, small_dpi)
+    } else {
+        Vec::new()
+    };
+    record.punch_holes_removed = holes.len();
 
     // 4. blank pages stop here
     record.ink_coverage = blank::ink_coverage(&ink, small_dpi)?;
@@ -225,7 +239,12 @@ pub fn clean(
     }
 
     // 7. apply to the full page
-    let mut pixels = apply(pixels, &record.borders, &specks, factor, paper, skew)?;
+    let whiten: Vec<Rect> = specks.iter().chain(&holes).copied().collect();
+    let mut pixels = apply(pixels, &record.borders, &whiten, factor, paper, skew)?;
+    if settings.binarize && !matches!(pixels, Pixels::Bilevel(_)) {
+        pixels = Pixels::Bilevel(binarize(&pixels.to_gray(), dpi.y)?);
+        record.binarized = true;
+    }
     let mut dpi = dpi;
     if turn != 0 {
         pixels = rotate_quadrant(pixels, turn);
@@ -436,6 +455,14 @@ fn apply(
             Pixels::Rgb(c)
         }
     })
+}
+
+/// Sauvola binarisation of a full page: a window of about 2.5 mm, Leptonica's usual factor.
+fn binarize(gray: &GrayImage, dpi: f32) -> Result<GrayImage, String> {
+    let half_window = ((dpi / 25.4 * 1.25).round() as i32).max(2);
+    Pix::from_gray(gray)?
+        .sauvola(half_window, 0.34)?
+        .to_bilevel()
 }
 
 /// Maps the paper's tone to white and stretches the grays below it in proportion.

@@ -207,15 +207,6 @@ impl Pix {
         RgbImage::from_raw(w, h, out).ok_or_else(|| "image size mismatch".to_string())
     }
 
-    /// Leptonica's skew search on a 1-bit image: the angle in degrees that deskews the
-    /// page when passed to `rotate` (clockwise positive), and a confidence (about 3 or
-    /// more is a clear result; 0 when nothing was found).
-    pub fn find_skew(&self) -> Option<(f32, f32)> {
-        let (mut angle, mut conf) = (0f32, 0f32);
-        let failed = unsafe { capi::pixFindSkew(self.raw, &mut angle, &mut conf) };
-        (failed == 0).then_some((angle, conf))
-    }
-
     /// Rotates clockwise by `degrees` about the centre with area mapping, keeping the
     /// size and bringing in white at the corners.
     pub fn rotate(&self, degrees: f32) -> Result<Pix, String> {
@@ -230,12 +221,6 @@ impl Pix {
             )
         };
         Pix::from_raw(raw, "rotate the page")
-    }
-
-    /// Scales by `factor` with area mapping (good for reductions).
-    pub fn scale(&self, factor: f32) -> Result<Pix, String> {
-        let raw = unsafe { capi::pixScaleAreaMap(self.raw, factor, factor) };
-        Pix::from_raw(raw, "scale the page")
     }
 
     /// Rotates an 8-bit page clockwise by `degrees` with area mapping, bringing in `fill`
@@ -265,9 +250,10 @@ impl Pix {
         Pix::from_raw(raw, "turn the page")
     }
 
-    /// Skew search with chosen reductions: a sweep at `sweep_reduction`, then a binary
-    /// search at `search_reduction`, over +-`range` degrees. Angle and confidence as in
-    /// `find_skew`.
+    /// Leptonica's skew search on a 1-bit image: a sweep at `sweep_reduction`, then a
+    /// binary search at `search_reduction`, over +-`range` degrees. Returns the angle in
+    /// degrees that deskews the page when passed to a rotation (clockwise positive), and a
+    /// confidence (0 when nothing was found; letter pages score 10 and more).
     pub fn find_skew_with(
         &self,
         sweep_reduction: i32,
@@ -405,12 +391,6 @@ impl Pix {
         let failed = unsafe { capi::pixOrientDetect(self.raw, &mut up, &mut left, 0, 0) };
         (failed == 0).then_some((up, left))
     }
-
-    pub fn set_resolution(&mut self, dpi: u32) {
-        unsafe {
-            capi::pixSetResolution(self.raw, dpi as i32, dpi as i32);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -469,7 +449,7 @@ mod tests {
             .unwrap();
         let (angle, conf) = Pix::binary_from_gray(&tilted, 128)
             .unwrap()
-            .find_skew()
+            .find_skew_with(4, 2, 7.0)
             .unwrap();
         assert!((angle + 2.0).abs() < 0.15, "angle {angle}");
         assert!(conf > 3.0, "confidence {conf}");

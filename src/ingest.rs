@@ -165,6 +165,11 @@ fn probe_bytes(
     if data.is_empty() {
         return Err(IngestError::Empty);
     }
+    if data.starts_with(b"%PDF-") {
+        return Err(IngestError::Unsupported(
+            "PDF files are not read yet (scan to TIFF, PNG or JPEG)".into(),
+        ));
+    }
     let format =
         Format::sniff(data).ok_or_else(|| IngestError::UnknownFormat(describe_head(data)))?;
     let frames = match format {
@@ -497,9 +502,11 @@ mod tests {
     fn empty_and_unknown_files_are_rejected_with_clear_reasons() {
         let e = probe_bytes(&cand(), b"", limits()).unwrap_err();
         assert_eq!(e.to_string(), "file is empty (0 bytes)");
-        let e = probe_bytes(&cand(), b"%PDF-1.7\n...", limits()).unwrap_err();
+        let e = probe_bytes(&cand(), b"GIF89a...", limits()).unwrap_err();
         assert!(e.to_string().contains("unknown format"), "{e}");
-        assert!(e.to_string().contains("%PDF-1.7"), "{e}");
+        assert!(e.to_string().contains("GIF89a"), "{e}");
+        let e = probe_bytes(&cand(), b"%PDF-1.7\n...", limits()).unwrap_err();
+        assert!(e.to_string().contains("PDF files are not read yet"), "{e}");
     }
 
     #[test]

@@ -244,6 +244,12 @@ impl Pix {
         Pix::from_raw(raw, "rotate the page")
     }
 
+    /// Turns the image clockwise by 0, 90, 180 or 270 degrees.
+    pub fn rotate_orth(&self, degrees: u32) -> Result<Pix, String> {
+        let raw = unsafe { capi::pixRotateOrth(self.raw, (degrees / 90 % 4) as i32) };
+        Pix::from_raw(raw, "turn the page")
+    }
+
     /// Turns the image by 90 degrees clockwise.
     pub fn rotate90(&self) -> Result<Pix, String> {
         let raw = unsafe { capi::pixRotate90(self.raw, 1) };

@@ -1,7 +1,8 @@
 //! mailroom: the scan-room pipeline of a city administration.
 //!
 //! A batch of scanned pages goes through fixed stages, each a module here:
-//! `ingest` (find and decode pages) -> `ocr` (Tesseract, one engine per worker)
+//! `ingest` (find and decode pages) -> `cleanup` (edges, specks, holes, blank pages, skew,
+//! orientation) -> `ocr` (Tesseract, one engine per worker) and `patch` (Kodak patch codes)
 //! -> `package` (searchable PDF + JSON sidecar) -> `report` (counts that prove no page was
 //! lost). `pipeline` is the one place that knows the stage order and the parallelism.
 //! `lab` holds the measuring tools: the sample generator with ground truth and the
@@ -18,6 +19,7 @@ pub mod leptonica;
 pub mod model;
 pub mod ocr;
 pub mod package;
+pub mod patch;
 pub mod pipeline;
 pub mod report;
 

@@ -28,6 +28,7 @@ use crate::package::{
     encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, RemovalReason, RemovedPage,
     SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,
 };
+use crate::patch::{self, PatchCode};
 use crate::report::{Counts, DocumentSummary, FlaggedPage, RunReport, REPORT_SCHEMA_VERSION};
 
 /// Sub-folders of the output folder.
@@ -67,6 +68,7 @@ struct ReadPage {
     /// None for a blank page (not OCRed; kept as evidence).
     text: Option<PageText>,
     cleanup: CleanupRecord,
+    patch: Option<PatchCode>,
     dpi: crate::model::Dpi,
     color: crate::model::ColorKind,
     timings: Timings,
@@ -330,9 +332,11 @@ impl Stages<'_> {
         timings.cleanup = (t.elapsed().as_millis() as u64).saturating_sub(ocr_ms);
         let cleanup::Cleaned {
             pixels,
+            analysis,
             dpi,
             record: cleanup,
         } = cleaned;
+        let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
@@ -355,6 +359,7 @@ impl Stages<'_> {
             image,
             text,
             cleanup,
+            patch,
             dpi,
             timings,
         })
@@ -487,6 +492,7 @@ impl Stages<'_> {
             color: p.color,
             image_bytes: p.image.len(),
             cleanup: p.cleanup.clone(),
+            patch: p.patch.clone(),
             ocr: p.text.as_ref().map(|text| OcrRecord {
                 language: self.req.profile.ocr.language.clone(),
                 mean_confidence: text.mean_confidence(),

@@ -380,3 +380,43 @@ fn cleanup_straightens_and_turns_pages_as_the_truth_says() {
         "every page with content comes out upright"
     );
 }
+
+#[test]
+fn patch_sheets_are_recognised_through_the_pipeline() {
+    use mailroom::patch::{draw, PatchType};
+    let dir = tempfile::tempdir().unwrap();
+    for (i, kind) in PatchType::ALL.into_iter().enumerate() {
+        let mut img = image::GrayImage::from_pixel(2480, 3508, image::Luma([236]));
+        draw(&mut img, kind, 600, 500 + 200 * i as u32, 30.0, 300.0);
+        // scanned with a little skew
+        let img = imageproc::geometric_transformations::rotate_about_center(
+            &img,
+            (1.5f32 - i as f32 * 0.5).to_radians(),
+            imageproc::geometric_transformations::Interpolation::Bilinear,
+            imageproc::geometric_transformations::Border::Constant(image::Luma([236])),
+        );
+        img.save(dir.path().join(format!("sheet_{i}.png"))).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let r = run_batch(dir.path(), out.path(), &["--json".as_ref()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    for (doc, kind) in report["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(PatchType::ALL)
+    {
+        let record: Value = serde_json::from_slice(
+            &fs::read(out.path().join(doc["json"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let page = &record["pages"][0];
+        assert_eq!(
+            page["patch"]["type"],
+            serde_json::to_value(kind).unwrap(),
+            "{}",
+            doc["id"]
+        );
+    }
+}

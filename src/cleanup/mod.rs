@@ -90,9 +90,21 @@ impl From<String> for CleanupError {
 /// A cleaned page.
 pub struct Cleaned {
     pub pixels: Pixels,
+    /// The analysis copy of the cleaned, upright page (absent for blank pages), for the
+    /// readers that look for shapes rather than text (patch codes).
+    pub analysis: Option<Analysis>,
     /// Resolution after cleanup (x and y swap when the page was turned by 90 or 270).
     pub dpi: Dpi,
     pub record: CleanupRecord,
+}
+
+/// A 1-bit mask of the very dark pixels (darker than half the paper's tone) of the
+/// cleaned page at analysis resolution: deskewed and upright like the page.
+pub struct Analysis {
+    pub dark: Pix,
+    pub dpi: f32,
+    /// Page pixels per analysis pixel.
+    pub factor: u32,
 }
 
 /// Skews smaller than this are not worth a rotation (and its resampling).
@@ -151,10 +163,11 @@ pub fn clean(
         (ink, Vec::new())
     };
     record.speckles_removed = specks.len();
+    // Large dark shapes (punch holes, patch-code bars) are found among pixels far darker
+    // than the paper: the block-adaptive ink mask keeps only their rims.
+    let dark = Pix::binary_from_gray(&small, paper / 2)?;
     let holes = if settings.remove_punch_holes {
-        // Holes are large dark discs: the block-adaptive ink mask keeps only their rim,
-        // so they are looked for among pixels far darker than the paper.
-        holes::find(&Pix::binary_from_gray(&small, paper / 2)?, small_dpi)
+        holes::find(&dark, small_dpi)
     } else {
         Vec::new()
     };
@@ -168,6 +181,7 @@ pub fn clean(
             // Evidence keeps the page as it was scanned.
             return Ok(Cleaned {
                 pixels,
+                analysis: None,
                 dpi,
                 record,
             });
@@ -253,8 +267,23 @@ pub fn clean(
         }
         record.rotation = turn;
     }
+    let dark = if skew != 0.0 {
+        dark.rotate_shear(skew)?
+    } else {
+        dark
+    };
+    let analysis = Analysis {
+        dark: if turn != 0 {
+            dark.rotate_orth(turn)?
+        } else {
+            dark
+        },
+        dpi: small_dpi,
+        factor,
+    };
     Ok(Cleaned {
         pixels,
+        analysis: Some(analysis),
         dpi,
         record,
     })

@@ -195,6 +195,8 @@ pub struct PageRecord {
     pub image_bytes: usize,
     /// What cleanup found and did (skew, rotation, flags).
     pub cleanup: crate::cleanup::CleanupRecord,
+    /// A Kodak patch code found on the page (read from the upright page, from its top).
+    pub patch: Option<crate::patch::PatchCode>,
     /// Absent for pages that were not OCRed (blank).
     pub ocr: Option<OcrRecord>,
 }

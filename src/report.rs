@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::Quarantined;
 use crate::pipeline::Observer;
 
+/// The summary lists at most this many flagged pages; report.json has them all.
+const SUMMARY_MAX_FLAGGED: usize = 20;
+
 /// Version of the `report.json` layout.
 pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
@@ -190,26 +193,32 @@ impl RunReport {
         }
         if c.pages_flagged > 0 {
             let _ = writeln!(s, "  flagged      {:>5} pages to look at:", c.pages_flagged);
-            for d in &self.documents {
-                for f in &d.flagged {
-                    let flags: Vec<String> = f
-                        .flags
-                        .iter()
-                        .map(|x| {
-                            serde_json::to_value(x)
-                                .ok()
-                                .and_then(|v| v.as_str().map(String::from))
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    let _ = writeln!(
-                        s,
-                        "    {} page {}: {}",
-                        f.source_file,
-                        f.frame + 1,
-                        flags.join(", ")
-                    );
-                }
+            let all = self.documents.iter().flat_map(|d| &d.flagged);
+            for f in all.clone().take(SUMMARY_MAX_FLAGGED) {
+                let flags: Vec<String> = f
+                    .flags
+                    .iter()
+                    .map(|x| {
+                        serde_json::to_value(x)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    {} page {}: {}",
+                    f.source_file,
+                    f.frame + 1,
+                    flags.join(", ")
+                );
+            }
+            if c.pages_flagged > SUMMARY_MAX_FLAGGED {
+                let _ = writeln!(
+                    s,
+                    "    ... and {} more (report.json lists them all)",
+                    c.pages_flagged - SUMMARY_MAX_FLAGGED
+                );
             }
         }
         if c.files_ignored > 0 {
@@ -301,5 +310,96 @@ impl Observer for TerminalObserver {
         } else {
             self.bar.println(line);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(flagged: usize) -> RunReport {
+        let doc = DocumentSummary {
+            id: "0001-a".into(),
+            pdf: Some("documents/0001-a.pdf".into()),
+            json: "documents/0001-a.json".into(),
+            evidence_pdf: Some("evidence/0001-a-removed.pdf".into()),
+            pages: 3,
+            removed_pages: 1,
+            sources: vec!["a.tif".into()],
+            mean_confidence: Some(90.0),
+            flagged: (0..flagged)
+                .map(|i| FlaggedPage {
+                    source_file: "a.tif".into(),
+                    frame: i,
+                    flags: vec![crate::cleanup::Flag::UncertainSkew],
+                    ink_coverage: 0.01,
+                })
+                .collect(),
+        };
+        RunReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            mailroom_version: "test".into(),
+            profile: "default".into(),
+            batch: "/b".into(),
+            out: "/o".into(),
+            started: "2026-11-28T22:00:00Z".into(),
+            finished: "2026-11-28T22:01:00Z".into(),
+            jobs: 2,
+            elapsed_seconds: 60.0,
+            cpu_seconds: Some(100.0),
+            counts: Counts {
+                files_in: 2,
+                files_ignored: 0,
+                files_quarantined: 1,
+                pages_in: 5,
+                pages_delivered: 3,
+                pages_evidence: 1,
+                pages_quarantined: 1,
+                documents: 1,
+                documents_all_blank: 0,
+                pages_flagged: flagged,
+            },
+            documents: vec![doc],
+            quarantined: vec![Quarantined {
+                file: "bad.tif".into(),
+                stage: crate::model::Stage::Ingest,
+                reason: "file is empty (0 bytes)".into(),
+                pages: 1,
+                copy: "quarantine/bad.tif".into(),
+            }],
+            ignored: vec![],
+        }
+    }
+
+    #[test]
+    fn consistent_report_passes_the_check() {
+        assert_eq!(report(2).check_conservation(), Ok(()));
+    }
+
+    #[test]
+    fn a_lost_page_or_file_fails_the_check() {
+        let mut r = report(0);
+        r.counts.pages_in = 6; // one page more came in than went out
+        assert!(r.check_conservation().unwrap_err().contains("pages_in 6"));
+
+        let mut r = report(0);
+        r.quarantined.clear(); // a file vanished from the lists
+        r.counts.files_quarantined = 0;
+        r.counts.pages_quarantined = 0;
+        r.counts.pages_in = 4;
+        assert!(r.check_conservation().unwrap_err().contains("files_in 2"));
+
+        let mut r = report(0);
+        r.documents[0].sources.push("bad.tif".into()); // a file counted twice
+        assert!(r.check_conservation().unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn summary_lists_a_bounded_number_of_flagged_pages() {
+        let s = report(25).summary();
+        assert!(s.contains("5 = 3 + 1 + 1"), "{s}");
+        assert!(s.contains("bad.tif: file is empty"), "{s}");
+        assert_eq!(s.matches("uncertain_skew").count(), SUMMARY_MAX_FLAGGED);
+        assert!(s.contains("... and 5 more"), "{s}");
     }
 }

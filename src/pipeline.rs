@@ -273,7 +273,6 @@ impl Stages<'_> {
         (delivered, failed)
     }
 
-    /// Decode, OCR and encode one page.
     /// Decode, clean, OCR and encode one page.
     fn read_page(&self, src: &SourceFile, frame: usize) -> Result<ReadPage, PageFailure> {
         let fail = |stage: Stage| {
@@ -332,6 +331,7 @@ impl Stages<'_> {
         timings.cleanup = (t.elapsed().as_millis() as u64).saturating_sub(ocr_ms);
         let cleanup::Cleaned {
             pixels,
+            as_scanned,
             analysis,
             dpi,
             record: cleanup,
@@ -340,15 +340,8 @@ impl Stages<'_> {
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
-        let unchanged = cleanup.blank
-            || (!cleanup.deskewed
-                && !cleanup.binarized
-                && cleanup.rotation == 0
-                && cleanup.borders.is_empty()
-                && cleanup.speckles_removed == 0
-                && cleanup.punch_holes_removed == 0);
         let single_jpeg =
-            (src.format == Format::Jpeg && unchanged).then_some((Format::Jpeg, data.as_slice()));
+            (src.format == Format::Jpeg && as_scanned).then_some((Format::Jpeg, data.as_slice()));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
         timings.encode = t.elapsed().as_millis() as u64;

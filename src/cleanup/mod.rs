@@ -90,6 +90,9 @@ impl From<String> for CleanupError {
 /// A cleaned page.
 pub struct Cleaned {
     pub pixels: Pixels,
+    /// The pixels are exactly as decoded (a blank page kept as evidence, or a page
+    /// cleanup found nothing to change on): the original file's image may be embedded.
+    pub as_scanned: bool,
     /// The analysis copy of the cleaned, upright page (absent for blank pages), for the
     /// readers that look for shapes rather than text (patch codes).
     pub analysis: Option<Analysis>,
@@ -181,6 +184,7 @@ pub fn clean(
             // Evidence keeps the page as it was scanned.
             return Ok(Cleaned {
                 pixels,
+                as_scanned: true,
                 analysis: None,
                 dpi,
                 record,
@@ -254,6 +258,14 @@ pub fn clean(
 
     // 7. apply to the full page
     let whiten: Vec<Rect> = specks.iter().chain(&holes).copied().collect();
+    // Gray pages always get white paper; other pages change only where something was
+    // painted over, straightened or turned.
+    let as_scanned = whiten.is_empty()
+        && record.borders.is_empty()
+        && skew == 0.0
+        && turn == 0
+        && !settings.binarize
+        && !(matches!(pixels, Pixels::Gray(_)) && paper < 255);
     let mut pixels = apply(pixels, &record.borders, &whiten, factor, paper, skew)?;
     if settings.binarize && !matches!(pixels, Pixels::Bilevel(_)) {
         pixels = Pixels::Bilevel(binarize(&pixels.to_gray(), dpi.y)?);
@@ -283,6 +295,7 @@ pub fn clean(
     };
     Ok(Cleaned {
         pixels,
+        as_scanned,
         analysis: Some(analysis),
         dpi,
         record,

@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # build: leptess links Tesseract and Leptonica; bindgen needs libclang
   build-essential pkg-config clang libclang-dev
+  # the barcode reader (zxing-cpp) builds its bundled C++ library with cmake
+  cmake
   libtesseract-dev libleptonica-dev
   # OCR models: German first, English, orientation/script detection
   tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng tesseract-ocr-osd

@@ -8,6 +8,7 @@
 //! `lab` holds the measuring tools: the sample generator with ground truth and the
 //! accuracy evaluation.
 
+pub mod barcode;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;

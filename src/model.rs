@@ -96,6 +96,7 @@ pub enum Stage {
     Decode,
     Cleanup,
     Ocr,
+    Barcodes,
     Package,
 }
 
@@ -106,6 +107,7 @@ impl std::fmt::Display for Stage {
             Stage::Decode => "decode",
             Stage::Cleanup => "cleanup",
             Stage::Ocr => "ocr",
+            Stage::Barcodes => "barcodes",
             Stage::Package => "package",
         })
     }

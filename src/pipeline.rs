@@ -15,6 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
+use crate::barcode::{self, Barcode};
 use crate::cleanup::{self, CleanupRecord};
 use crate::clock::Utc;
 use crate::config::Profile;
@@ -69,6 +70,7 @@ struct ReadPage {
     text: Option<PageText>,
     cleanup: CleanupRecord,
     patch: Option<PatchCode>,
+    barcodes: Vec<Barcode>,
     dpi: crate::model::Dpi,
     color: crate::model::ColorKind,
     timings: Timings,
@@ -337,6 +339,13 @@ impl Stages<'_> {
             record: cleanup,
         } = cleaned;
         let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
+        let t = Instant::now();
+        let barcodes = if cleanup.blank {
+            Vec::new()
+        } else {
+            barcode::read(&pixels.to_gray()).map_err(|e| fail(Stage::Barcodes)(&e))?
+        };
+        timings.barcodes = t.elapsed().as_millis() as u64;
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
@@ -353,6 +362,7 @@ impl Stages<'_> {
             text,
             cleanup,
             patch,
+            barcodes,
             dpi,
             timings,
         })
@@ -486,6 +496,7 @@ impl Stages<'_> {
             image_bytes: p.image.len(),
             cleanup: p.cleanup.clone(),
             patch: p.patch.clone(),
+            barcodes: p.barcodes.clone(),
             ocr: p.text.as_ref().map(|text| OcrRecord {
                 language: self.req.profile.ocr.language.clone(),
                 mean_confidence: text.mean_confidence(),

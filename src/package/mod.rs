@@ -197,6 +197,8 @@ pub struct PageRecord {
     pub cleanup: crate::cleanup::CleanupRecord,
     /// A Kodak patch code found on the page (read from the upright page, from its top).
     pub patch: Option<crate::patch::PatchCode>,
+    /// Barcodes found on the page (empty for blank pages).
+    pub barcodes: Vec<crate::barcode::Barcode>,
     /// Absent for pages that were not OCRed (blank).
     pub ocr: Option<OcrRecord>,
 }
@@ -216,6 +218,7 @@ pub struct OcrRecord {
 pub struct Timings {
     pub decode: u64,
     pub cleanup: u64,
+    pub barcodes: u64,
     pub ocr: u64,
     pub encode: u64,
     pub pdf: u64,
@@ -225,6 +228,7 @@ impl std::ops::AddAssign for Timings {
     fn add_assign(&mut self, o: Timings) {
         self.decode += o.decode;
         self.cleanup += o.cleanup;
+        self.barcodes += o.barcodes;
         self.ocr += o.ocr;
         self.encode += o.encode;
         self.pdf += o.pdf;

@@ -364,12 +364,7 @@ fn tiff_dpi<R: std::io::Read + std::io::Seek>(
     }
 }
 
-/// Decodes frame `frame` (0-based) of a probed source file.
-pub fn decode_frame(src: &SourceFile, frame: usize, limits: Limits) -> Result<Pixels, IngestError> {
-    let data = std::fs::read(&src.path)?;
-    decode_frame_bytes(&data, src.format, frame, limits)
-}
-
+/// Decodes frame `frame` (0-based) of a file whose bytes and format are known.
 pub fn decode_frame_bytes(
     data: &[u8],
     format: Format,

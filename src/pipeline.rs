@@ -305,32 +305,38 @@ impl Stages<'_> {
         let sha256 = pixels.sha256();
         timings.decode = t.elapsed().as_millis() as u64;
 
-        // Cleanup and OCR share the worker's Tesseract engines.
+        // Cleanup and OCR share the worker's Tesseract engines; OCR and the barcode reader
+        // read the same gray view of the cleaned page.
         let t = Instant::now();
         let settings = &self.req.profile.cleanup;
         let min_conf = self.req.profile.ocr.min_confidence;
-        let (cleaned, text, ocr_ms) = self
+        let (cleaned, text, barcodes) = self
             .engines
             .with_engine(|engine| -> Result<_, PageFailure> {
                 let mut cleaned = cleanup::clean(pixels, info.dpi, settings, engine)
                     .map_err(|e| fail(Stage::Cleanup)(&e))?;
                 if cleaned.record.blank {
-                    return Ok((cleaned, None, 0));
+                    return Ok((cleaned, None, Vec::new()));
                 }
+                let gray = cleaned.pixels.to_gray();
                 let t_ocr = Instant::now();
-                let gray =
-                    Pix::from_gray(&cleaned.pixels.to_gray()).map_err(|e| fail(Stage::Ocr)(&e))?;
+                let pix = Pix::from_gray(&gray).map_err(|e| fail(Stage::Ocr)(&e))?;
                 let text = engine
-                    .recognize(&gray, cleaned.dpi.y.round() as u32)
+                    .recognize(&pix, cleaned.dpi.y.round() as u32)
                     .map_err(|e| fail(Stage::Ocr)(&e))?;
+                timings.ocr = t_ocr.elapsed().as_millis() as u64;
+                let t_barcodes = Instant::now();
+                let barcodes = barcode::read(&gray).map_err(|e| fail(Stage::Barcodes)(&e))?;
+                timings.barcodes = t_barcodes.elapsed().as_millis() as u64;
+                drop(gray);
                 if text.mean_confidence().is_some_and(|c| c < min_conf) {
                     cleaned.record.flags.push(cleanup::Flag::LowOcrConfidence);
                 }
-                Ok((cleaned, Some(text), t_ocr.elapsed().as_millis() as u64))
+                Ok((cleaned, Some(text), barcodes))
             })
             .map_err(|e| fail(Stage::Ocr)(&e))??;
-        timings.ocr = ocr_ms;
-        timings.cleanup = (t.elapsed().as_millis() as u64).saturating_sub(ocr_ms);
+        timings.cleanup =
+            (t.elapsed().as_millis() as u64).saturating_sub(timings.ocr + timings.barcodes);
         let cleanup::Cleaned {
             pixels,
             as_scanned,
@@ -339,13 +345,6 @@ impl Stages<'_> {
             record: cleanup,
         } = cleaned;
         let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
-        let t = Instant::now();
-        let barcodes = if cleanup.blank {
-            Vec::new()
-        } else {
-            barcode::read(&pixels.to_gray()).map_err(|e| fail(Stage::Barcodes)(&e))?
-        };
-        timings.barcodes = t.elapsed().as_millis() as u64;
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.

@@ -64,14 +64,8 @@ impl Borders {
 
     /// Paints the edges with the paper's tone.
     pub fn whiten(&self, img: &mut GrayImage, paper: u8) {
-        let (w, h) = (img.width() as i32, img.height() as i32);
-        for (x, y, rw, rh) in self.rects(w, h) {
-            for yy in y.max(0)..(y + rh).min(h) {
-                for xx in x.max(0)..(x + rw).min(w) {
-                    img.put_pixel(xx as u32, yy as u32, image::Luma([paper]));
-                }
-            }
-        }
+        let rects = self.rects(img.width() as i32, img.height() as i32);
+        super::paint(img, &rects, image::Luma([paper]));
     }
 }
 

@@ -455,26 +455,17 @@ fn apply(
             .iter()
             .map(|&(x, y, bw, bh)| (x * f - 1, y * f - 1, bw * f + 2, bh * f + 2)),
     );
-    let paint = |img: &mut GrayImage, value: u8| {
-        for &(x, y, rw, rh) in &rects {
-            for yy in y.clamp(0, h)..(y + rh).clamp(0, h) {
-                for xx in x.clamp(0, w)..(x + rw).clamp(0, w) {
-                    img.put_pixel(xx as u32, yy as u32, image::Luma([value]));
-                }
-            }
-        }
-    };
     Ok(match pixels {
         Pixels::Gray(mut g) => {
             whiten_paper(&mut g, paper);
-            paint(&mut g, 255);
+            paint(&mut g, &rects, image::Luma([255]));
             if skew != 0.0 {
                 g = Pix::from_gray(&g)?.rotate_shear(skew)?.to_gray()?;
             }
             Pixels::Gray(g)
         }
         Pixels::Bilevel(mut g) => {
-            paint(&mut g, 255);
+            paint(&mut g, &rects, image::Luma([255]));
             if skew != 0.0 {
                 g = Pix::binary_from_gray(&g, 128)?
                     .rotate_shear(skew)?
@@ -484,19 +475,29 @@ fn apply(
         }
         Pixels::Rgb(mut c) => {
             // Colour pages keep their paper (a stamp's colour may matter).
-            for &(x, y, rw, rh) in &rects {
-                for yy in y.clamp(0, h)..(y + rh).clamp(0, h) {
-                    for xx in x.clamp(0, w)..(x + rw).clamp(0, w) {
-                        c.put_pixel(xx as u32, yy as u32, image::Rgb([paper; 3]));
-                    }
-                }
-            }
+            paint(&mut c, &rects, image::Rgb([paper; 3]));
             if skew != 0.0 {
                 c = Pix::from_rgb(&c)?.rotate(skew)?.to_rgb()?;
             }
             Pixels::Rgb(c)
         }
     })
+}
+
+/// Paints rectangles (clipped to the image) with one colour.
+pub(crate) fn paint<P: image::Pixel>(
+    img: &mut image::ImageBuffer<P, Vec<P::Subpixel>>,
+    rects: &[Rect],
+    value: P,
+) {
+    let (w, h) = (img.width() as i32, img.height() as i32);
+    for &(x, y, rw, rh) in rects {
+        for yy in y.clamp(0, h)..(y + rh).clamp(0, h) {
+            for xx in x.clamp(0, w)..(x + rw).clamp(0, w) {
+                img.put_pixel(xx as u32, yy as u32, value);
+            }
+        }
+    }
 }
 
 /// Sauvola binarisation of a full page: a window of about 2.5 mm, Leptonica's usual factor.

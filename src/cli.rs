@@ -44,6 +44,33 @@ pub enum Command {
     Run(RunArgs),
     /// Print the built-in default profile (TOML), a starting point for your own.
     Profile,
+    /// Write a printable A4 cover sheet (PDF) to put in front of a letter before scanning.
+    #[command(
+        after_help = "The sheet carries a QR code with the values, a Kodak Patch 2 and the values in large type. \
+mailroom recognises it in a batch, starts a new document there, takes the unit and case reference \
+from it and checks the scanned page count against --pages (see [separation] in the profile).\n\n\
+Examples:\n  mailroom coversheet --unit 61 --out deckblatt-61.pdf\n  mailroom coversheet --unit 50.4 --name \"Abteilung 50.4 Gesundheitsamt\" --case \"50.4-12/2026\" --pages 3 --out d.pdf"
+    )]
+    Coversheet(CoversheetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CoversheetArgs {
+    /// Organisation unit code, e.g. 61 or 50.4
+    #[arg(long, short)]
+    pub unit: String,
+    /// Full name of the unit, printed under the code
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Case reference (Aktenzeichen)
+    #[arg(long, short)]
+    pub case: Option<String>,
+    /// Expected number of pages with content behind the sheet (the sheet not counted)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub pages: Option<u32>,
+    /// Where to write the PDF; `-` for stdout
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod coversheet;
 pub mod fsutil;
 pub mod ingest;
 pub mod lab;

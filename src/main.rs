@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
-use mailroom::cli::{Cli, Command, ExitCode, RunArgs};
+use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RunArgs};
 use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
 use mailroom::pipeline::{self, AccountingError, RunRequest};
 use mailroom::report::TerminalObserver;
@@ -15,6 +15,7 @@ fn main() -> ProcessExit {
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Profile => print_out(DEFAULT_PROFILE_TOML),
+        Command::Coversheet(args) => coversheet(args),
     };
     ProcessExit::from(code as u8)
 }
@@ -92,6 +93,31 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
         Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
+        Err(e) => fail(ExitCode::Fatal, &e),
+    }
+}
+
+fn coversheet(args: CoversheetArgs) -> ExitCode {
+    let sheet = mailroom::coversheet::CoverSheet {
+        unit: args.unit,
+        unit_name: args.name,
+        case: args.case,
+        pages: args.pages,
+        other: Default::default(),
+    };
+    if let Err(e) = sheet.validate() {
+        return fail(ExitCode::Usage, &e);
+    }
+    let written = mailroom::coversheet::pdf(&sheet).and_then(|bytes| {
+        if args.out.as_os_str() == "-" {
+            std::io::stdout().lock().write_all(&bytes)?;
+            Ok(())
+        } else {
+            mailroom::fsutil::write_atomic(&args.out, &bytes)
+        }
+    });
+    match written {
+        Ok(()) => ExitCode::Success,
         Err(e) => fail(ExitCode::Fatal, &e),
     }
 }

@@ -545,6 +545,8 @@ mod tests {
             dpi: 300,
             black_edges: false,
             punch_holes: false,
+            barcodes: Vec::new(),
+            patch: None,
         };
         let truth = Truth {
             schema_version: TRUTH_SCHEMA_VERSION,

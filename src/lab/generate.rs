@@ -179,6 +179,8 @@ fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file:
             black_edges: scan.black_edges,
             punch_holes: scan.punch_holes,
             dpi: DPI,
+            barcodes: Vec::new(),
+            patch: None,
         });
     }
     truth.documents.push(TruthDocument {
@@ -186,6 +188,8 @@ fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file:
         unit: letter.unit_code.to_string(),
         unit_name: letter.unit_name.to_string(),
         subject: letter.subject.clone(),
+        separators: Vec::new(),
+        cover: None,
     });
 }
 

@@ -13,16 +13,30 @@
 //! counter-clockwise on the scan. A sheet's back shows the mirror of its front's geometry
 //! (a front at 90 has its back at 270, and the opposite skew), blank backs included.
 //!
-//! Schema history: version 2 added the page flags `black_edges` and `punch_holes` and the
-//! kind `almost_blank`; version 1 files still load, with both flags false.
+//! Separation (schema 3): a *stream* batch is one stream of sheets in file order, as a
+//! mail room scans it, with separator sheets between the letters: mailroom's own cover
+//! sheets (`cover_sheet`), Kodak patch-code sheets (`patch_sheet`) and separator barcode
+//! sheets (`separator_sheet`), any of them possibly with a blank back. File boundaries do
+//! not follow documents in a stream batch (run it with `profiles/stream.toml`). Every page
+//! lists the barcodes printed on it (separator, cover-sheet and unrelated ones such as a
+//! parcel label) and its patch code; every document lists the separator pages in front of
+//! it and the cover sheet's fields. A document's `pages` are its letter pages, blank backs
+//! included; separator sheets and their backs belong to no document's `pages`.
+//!
+//! Schema history: version 3 added page `barcodes` and `patch`, the separator page kinds,
+//! and document `separators` and `cover`; version 2 added the page flags `black_edges` and
+//! `punch_holes` and the kind `almost_blank`. Older files still load, with the new fields
+//! empty.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::patch::PatchType;
+
 /// Version of the `truth.json` layout.
-pub const TRUTH_SCHEMA_VERSION: u32 = 2;
+pub const TRUTH_SCHEMA_VERSION: u32 = 3;
 
 /// File name of the ground truth inside a batch folder.
 pub const TRUTH_FILE: &str = "truth.json";
@@ -50,6 +64,46 @@ pub enum PageKind {
     /// A nearly empty page that carries content all the same (a handwritten note, a
     /// stamp, one typed line): never to be dropped as blank.
     AlmostBlank,
+    /// A mailroom cover sheet (Deckblatt) printed by `mailroom coversheet`: separator
+    /// carrying the next document's unit, case reference and expected page count.
+    CoverSheet,
+    /// A Kodak patch-code sheet with a printed label: separator.
+    PatchSheet,
+    /// A sheet with a separator barcode (e.g. Code 39 `PATCHT`) and a label: separator.
+    SeparatorSheet,
+}
+
+impl PageKind {
+    /// Cover, patch and separator barcode sheets: they split the stream and are no part
+    /// of any document.
+    pub fn is_separator(self) -> bool {
+        matches!(
+            self,
+            PageKind::CoverSheet | PageKind::PatchSheet | PageKind::SeparatorSheet
+        )
+    }
+}
+
+/// A barcode printed on a page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TruthBarcode {
+    /// Symbology as mailroom reports it: "Code128", "Code39", "QRCode", "DataMatrix",
+    /// "ITF", "PDF417" or "EAN13".
+    pub format: String,
+    /// The encoded text.
+    pub text: String,
+}
+
+/// What a cover sheet says about the document behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TruthCover {
+    pub unit: String,
+    #[serde(default)]
+    pub case: Option<String>,
+    /// The page count written on the sheet: usually the document's non-blank page count,
+    /// on purpose wrong on some sheets (the run must flag those).
+    #[serde(default)]
+    pub pages: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +133,12 @@ pub struct TruthPage {
     pub punch_holes: bool,
     /// Resolution the page was rendered at and is tagged with.
     pub dpi: u32,
+    /// Every barcode printed on the page.
+    #[serde(default)]
+    pub barcodes: Vec<TruthBarcode>,
+    /// The patch code printed on the page (patch sheets, cover sheets).
+    #[serde(default)]
+    pub patch: Option<PatchType>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,6 +151,13 @@ pub struct TruthDocument {
     pub unit_name: String,
     /// The letter's subject line (Betreff).
     pub subject: String,
+    /// Indices into `Truth::pages` of the separator sheets (and their blank backs) right
+    /// in front of this document; empty for the first document or a non-stream batch.
+    #[serde(default)]
+    pub separators: Vec<usize>,
+    /// The fields of the cover sheet in front of the document, if it has one.
+    #[serde(default)]
+    pub cover: Option<TruthCover>,
 }
 
 impl Truth {

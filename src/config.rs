@@ -16,6 +16,7 @@ pub struct Profile {
     pub input: InputSettings,
     pub cleanup: CleanupSettings,
     pub ocr: OcrSettings,
+    pub separation: SeparationSettings,
     pub output: OutputSettings,
 }
 
@@ -76,6 +77,136 @@ pub struct OcrSettings {
     pub min_confidence: f32,
 }
 
+/// How the page stream is split into documents. Rules apply in page order; on one page
+/// a cover sheet wins over a separator barcode, which wins over a patch code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeparationSettings {
+    /// Every input file starts a new document. false: the batch is one stream of pages in
+    /// file order (scanners that write a file per page or per stack).
+    pub new_file: bool,
+    /// What a mailroom cover sheet does (`mailroom coversheet`).
+    pub cover_sheet: SheetAction,
+    /// What each Kodak patch code does.
+    pub patch: PatchActions,
+    /// Separator barcodes: a barcode whose whole text matches `pattern` acts as `action`.
+    pub barcodes: Vec<BarcodeSeparator>,
+    /// A blank page ends the document (the blank page is kept as evidence).
+    pub blank_page_separates: bool,
+    /// Start a new document after this many pages (separator sheets not counted); 0 = off.
+    pub every_pages: u32,
+    /// Flag documents with more pages than this ("probably a missing separator"); 0 = off.
+    pub max_pages: u32,
+}
+
+impl Default for SeparationSettings {
+    fn default() -> Self {
+        SeparationSettings {
+            new_file: true,
+            cover_sheet: SheetAction::NewDocument,
+            patch: PatchActions::default(),
+            barcodes: vec![BarcodeSeparator {
+                pattern: "PATCHT".into(),
+                action: SheetAction::NewDocument,
+            }],
+            blank_page_separates: false,
+            every_pages: 0,
+            max_pages: 0,
+        }
+    }
+}
+
+/// What a separator sheet does to the page stream.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SheetAction {
+    /// Start a new document; the sheet is taken out and kept as evidence.
+    NewDocument,
+    /// Start a new document with the sheet as its first page.
+    NewDocumentKeep,
+    /// Take the sheet out (kept as evidence) without starting a new document.
+    Drop,
+    /// Treat the sheet as an ordinary page.
+    Ignore,
+}
+
+impl SheetAction {
+    pub fn splits(self) -> bool {
+        matches!(
+            self,
+            SheetAction::NewDocument | SheetAction::NewDocumentKeep
+        )
+    }
+
+    pub fn removes_sheet(self) -> bool {
+        matches!(self, SheetAction::NewDocument | SheetAction::Drop)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatchActions {
+    pub patch_1: SheetAction,
+    pub patch_2: SheetAction,
+    pub patch_3: SheetAction,
+    pub patch_4: SheetAction,
+    pub patch_6: SheetAction,
+    pub patch_t: SheetAction,
+}
+
+impl Default for PatchActions {
+    fn default() -> Self {
+        let a = SheetAction::NewDocument;
+        PatchActions {
+            patch_1: a,
+            patch_2: a,
+            patch_3: a,
+            patch_4: a,
+            patch_6: a,
+            patch_t: a,
+        }
+    }
+}
+
+impl PatchActions {
+    pub fn get(&self, kind: crate::patch::PatchType) -> SheetAction {
+        use crate::patch::PatchType::*;
+        match kind {
+            Patch1 => self.patch_1,
+            Patch2 => self.patch_2,
+            Patch3 => self.patch_3,
+            Patch4 => self.patch_4,
+            Patch6 => self.patch_6,
+            PatchT => self.patch_t,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BarcodeSeparator {
+    /// Regular expression that must match the barcode's whole text.
+    pub pattern: String,
+    #[serde(default = "new_document")]
+    pub action: SheetAction,
+}
+
+fn new_document() -> SheetAction {
+    SheetAction::NewDocument
+}
+
+impl BarcodeSeparator {
+    /// The pattern, anchored to the whole barcode text.
+    pub fn regex(&self) -> Result<regex::Regex> {
+        regex::Regex::new(&format!("^(?:{})$", self.pattern)).with_context(|| {
+            format!(
+                "separation.barcodes: pattern {:?} is not a valid regular expression",
+                self.pattern
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputSettings {
@@ -89,6 +220,7 @@ impl Default for Profile {
             input: InputSettings::default(),
             cleanup: CleanupSettings::default(),
             ocr: OcrSettings::default(),
+            separation: SeparationSettings::default(),
             output: OutputSettings::default(),
         }
     }
@@ -166,6 +298,9 @@ impl Profile {
                 .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if !valid_lang {
             bail!("ocr.language = {lang:?} is not a Tesseract language list such as \"deu\" or \"deu+eng\"");
+        }
+        for b in &self.separation.barcodes {
+            b.regex()?;
         }
         if !(1..=100).contains(&self.output.jpeg_quality) {
             bail!(

@@ -9,6 +9,7 @@
 //! values per item, so one bad file never stops the batch. The pipeline never prints: it
 //! tells an `Observer`, and the caller decides what the terminal shows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,6 +32,7 @@ use crate::package::{
 };
 use crate::patch::{self, PatchCode};
 use crate::report::{Counts, DocumentSummary, FlaggedPage, RunReport, REPORT_SCHEMA_VERSION};
+use crate::separation::{split_all, PageFacts, PageState, Role, Rules, Segment};
 
 /// Sub-folders of the output folder.
 pub const DOCUMENTS_DIR: &str = "documents";
@@ -61,6 +63,10 @@ pub trait Observer: Sync {
 #[error("page accounting does not add up: {0}")]
 pub struct AccountingError(pub String);
 
+/// Where a page of the stream stands after the per-page stages: its file (index into the
+/// batch listing) and what was read, or why not.
+type StreamPage = (usize, Result<ReadPage, PageFailure>);
+
 /// A page after the per-page stages.
 struct ReadPage {
     frame: usize,
@@ -76,7 +82,7 @@ struct ReadPage {
     timings: Timings,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PageFailure {
     stage: Stage,
     reason: String,
@@ -106,14 +112,17 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         assume_dpi: req.profile.input.assume_dpi,
     };
 
+    let rules = Rules::new(&req.profile.separation)?;
     let ctx = Stages {
         req,
+        rules: &rules,
         font: &font,
         engines: &engines,
         limits,
         created: started,
     };
-    let (delivered, failures) = workers.install(|| ctx.process(&listing.candidates, observer));
+    let (delivered, failures, pages_in) =
+        workers.install(|| ctx.process(&listing.candidates, observer));
     drop(engines); // free the Tesseract engines before the report is written
 
     let mut quarantined = Vec::new();
@@ -135,12 +144,14 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         files_in: listing.candidates.len(),
         files_ignored: listing.ignored.len(),
         files_quarantined: quarantined.len(),
-        pages_in: pages_delivered + pages_evidence + pages_quarantined,
+        pages_in,
         pages_delivered,
         pages_evidence,
         pages_quarantined,
         documents: delivered.iter().filter(|d| d.pdf.is_some()).count(),
-        documents_all_blank: delivered.iter().filter(|d| d.pdf.is_none()).count(),
+        documents_evidence_only: delivered.iter().filter(|d| d.pdf.is_none()).count(),
+        documents_flagged: delivered.iter().filter(|d| !d.flags.is_empty()).count(),
+        pages_separators: delivered.iter().map(|d| d.separator_pages).sum(),
         pages_flagged: delivered.iter().map(|d| d.flagged.len()).sum(),
     };
     let report = RunReport {
@@ -168,8 +179,16 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     Ok(report)
 }
 
+/// A page on its way into a document.
+struct DocPage<'a> {
+    src: &'a SourceFile,
+    page: &'a ReadPage,
+    role: Role,
+}
+
 struct Stages<'a> {
     req: &'a RunRequest,
+    rules: &'a Rules,
     font: &'a GlyphlessFont,
     engines: &'a EnginePool,
     limits: Limits,
@@ -185,7 +204,7 @@ impl Stages<'_> {
         &self,
         candidates: &[Candidate],
         observer: &dyn Observer,
-    ) -> (Vec<DocumentSummary>, Vec<Failed>) {
+    ) -> (Vec<DocumentSummary>, Vec<Failed>, usize) {
         let probed: Vec<Result<SourceFile, PageFailure>> = candidates
             .par_iter()
             .map(|c| {
@@ -205,7 +224,7 @@ impl Stages<'_> {
             .collect();
         observer.pages_found(jobs.len());
 
-        let pages: Vec<Result<ReadPage, PageFailure>> = jobs
+        let mut pages = jobs
             .par_iter()
             .map(|&(i, frame)| {
                 let src = probed[i].as_ref().expect("jobs only hold probed files");
@@ -213,55 +232,118 @@ impl Stages<'_> {
                 observer.page_done();
                 r
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into_iter();
 
-        // Group the pages back by file, in batch order: for now one file = one document.
-        let mut pages = pages.into_iter();
-        let mut documents: Vec<(usize, &SourceFile, Vec<ReadPage>)> = Vec::new();
-        let mut failed: Vec<Failed> = Vec::new();
+        // The page stream in batch order; a file that could not be probed stands in it as
+        // one failed page, so the document around it is not delivered with a gap.
+        let mut stream: Vec<StreamPage> = Vec::new();
         for (i, p) in probed.iter().enumerate() {
             match p {
-                Err(e) => failed.push((
-                    candidates[i].clone(),
-                    1,
-                    PageFailure {
-                        stage: e.stage,
-                        reason: e.reason.clone(),
-                    },
-                )),
-                Ok(src) => {
-                    let results: Vec<_> = pages.by_ref().take(src.frames.len()).collect();
-                    let mut ok = Vec::with_capacity(results.len());
-                    let mut first_failure = None;
-                    for r in results {
-                        match r {
-                            Ok(page) => ok.push(page),
-                            Err(f) if first_failure.is_none() => first_failure = Some(f),
-                            Err(_) => {}
-                        }
-                    }
-                    match first_failure {
-                        // A document with a missing page is worse than none: the whole
-                        // file goes to quarantine.
-                        Some(f) => failed.push((candidates[i].clone(), src.frames.len(), f)),
-                        None => documents.push((i, src, ok)),
-                    }
-                }
+                Err(e) => stream.push((i, Err(e.clone()))),
+                Ok(src) => stream.extend(pages.by_ref().take(src.frames.len()).map(|r| (i, r))),
             }
         }
+        let facts: Vec<PageFacts> = stream
+            .iter()
+            .enumerate()
+            .map(|(n, (file, r))| PageFacts {
+                starts_file: n == 0 || stream[n - 1].0 != *file,
+                state: match r {
+                    Err(_) => PageState::Failed,
+                    Ok(p) if p.text.is_none() => PageState::Blank,
+                    Ok(p) => PageState::Content {
+                        patch: p.patch.as_ref().map(|c| c.kind),
+                        barcodes: &p.barcodes,
+                    },
+                },
+            })
+            .collect();
+        let segments = split_all(self.rules, &facts);
+        drop(facts);
 
-        let written: Vec<Result<DocumentSummary, Failed>> = documents
+        // A document with a missing page is worse than none: a document holding a failed
+        // page is not delivered, and every file it draws on goes to quarantine, as does
+        // every other document drawing on those files, until nothing changes.
+        let mut held: BTreeMap<usize, PageFailure> = BTreeMap::new();
+        for (file, r) in &stream {
+            if let Err(f) = r {
+                held.entry(*file).or_insert_with(|| f.clone());
+            }
+        }
+        let mut bad = vec![false; segments.len()];
+        loop {
+            let mut changed = false;
+            for (seg, is_bad) in segments.iter().zip(bad.iter_mut()) {
+                let files = || seg.pages.iter().map(|&(n, _)| stream[n].0);
+                let Some(culprit) = files().find(|f| held.contains_key(f)) else {
+                    continue;
+                };
+                if *is_bad {
+                    continue;
+                }
+                *is_bad = true;
+                changed = true;
+                let cause = held[&culprit].clone();
+                for f in files() {
+                    held.entry(f).or_insert_with(|| PageFailure {
+                        stage: cause.stage,
+                        reason: format!(
+                            "held back: its pages belong to a document with a page of {} that failed ({})",
+                            candidates[culprit].rel, cause.reason
+                        ),
+                    });
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut failed: Vec<Failed> = held
+            .into_iter()
+            .map(|(file, failure)| {
+                let pages = probed[file].as_ref().map_or(1, |s| s.frames.len());
+                (candidates[file].clone(), pages, failure)
+            })
+            .collect();
+
+        let documents: Vec<&Segment> = segments
+            .iter()
+            .zip(&bad)
+            .filter(|(_, b)| !**b)
+            .map(|(s, _)| s)
+            .collect();
+        let written: Vec<Result<DocumentSummary, Vec<Failed>>> = documents
             .into_par_iter()
-            .map(|(i, src, pages)| {
-                self.write_document(i, src, &pages).map_err(|e| {
-                    (
-                        candidates[i].clone(),
-                        src.frames.len(),
-                        PageFailure {
-                            stage: Stage::Package,
-                            reason: format!("{e:#}"),
-                        },
-                    )
+            .enumerate()
+            .map(|(index, seg)| {
+                let pages: Vec<DocPage> = seg
+                    .pages
+                    .iter()
+                    .map(|&(n, role)| {
+                        let (file, r) = &stream[n];
+                        let src = probed[*file].as_ref().expect("delivered pages were probed");
+                        let page = r.as_ref().expect("delivered pages were read");
+                        DocPage { src, page, role }
+                    })
+                    .collect();
+                self.write_document(index, seg, &pages).map_err(|e| {
+                    // Each file of the document is quarantined for its pages in it.
+                    let mut files: Vec<(usize, usize)> = Vec::new();
+                    for &(n, _) in &seg.pages {
+                        match files.last_mut() {
+                            Some((f, count)) if *f == stream[n].0 => *count += 1,
+                            _ => files.push((stream[n].0, 1)),
+                        }
+                    }
+                    let failure = PageFailure {
+                        stage: Stage::Package,
+                        reason: format!("{e:#}"),
+                    };
+                    files
+                        .into_iter()
+                        .map(|(f, count)| (candidates[f].clone(), count, failure.clone()))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -269,10 +351,10 @@ impl Stages<'_> {
         for w in written {
             match w {
                 Ok(d) => delivered.push(d),
-                Err(f) => failed.push(f),
+                Err(f) => failed.extend(f),
             }
         }
-        (delivered, failed)
+        (delivered, failed, stream.len())
     }
 
     /// Decode, clean, OCR and encode one page.
@@ -344,7 +426,9 @@ impl Stages<'_> {
             dpi,
             record: cleanup,
         } = cleaned;
+        let t = Instant::now();
         let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
+        timings.patch = t.elapsed().as_millis() as u64;
 
         let t = Instant::now();
         // JPEG input is embedded as it came unless cleanup changed the pixels.
@@ -370,28 +454,32 @@ impl Stages<'_> {
     fn write_document(
         &self,
         index: usize,
-        src: &SourceFile,
-        pages: &[ReadPage],
+        seg: &Segment,
+        pages: &[DocPage],
     ) -> Result<DocumentSummary> {
-        let id = document_id(index, &src.rel);
+        let kept: Vec<&DocPage> = pages.iter().filter(|p| p.role == Role::Kept).collect();
+        let removed: Vec<&DocPage> = pages.iter().filter(|p| p.role != Role::Kept).collect();
+        let named_after = kept
+            .first()
+            .or(removed.first())
+            .expect("a segment has pages");
+        let id = document_id(index, &named_after.src.rel);
         let t = Instant::now();
         let meta = PdfMeta {
             title: &id,
             created: &self.created.pdf_date(),
         };
-        let (kept, removed): (Vec<&ReadPage>, Vec<&ReadPage>) =
-            pages.iter().partition(|p| p.text.is_some());
         let no_text = PageText::default();
-        let pdf_of = |pages: &[&ReadPage]| -> Result<Option<Vec<u8>>> {
+        let pdf_of = |pages: &[&DocPage]| -> Result<Option<Vec<u8>>> {
             if pages.is_empty() {
                 return Ok(None);
             }
             let pdf_pages: Vec<PdfPage> = pages
                 .iter()
                 .map(|p| PdfPage {
-                    image: &p.image,
-                    dpi: (p.dpi.x, p.dpi.y),
-                    text: p.text.as_ref().unwrap_or(&no_text),
+                    image: &p.page.image,
+                    dpi: (p.page.dpi.x, p.page.dpi.y),
+                    text: p.page.text.as_ref().unwrap_or(&no_text),
                 })
                 .collect();
             Ok(Some(pdf::write_pdf(&pdf_pages, &meta, self.font)?))
@@ -400,10 +488,16 @@ impl Stages<'_> {
         let evidence_bytes = pdf_of(&removed)?;
         let mut timings = Timings::default();
         for p in pages {
-            timings += p.timings;
+            timings += p.page.timings;
         }
         timings.pdf = t.elapsed().as_millis() as u64;
 
+        let mut sources: Vec<&SourceFile> = Vec::new();
+        for p in pages {
+            if !sources.iter().any(|s| std::ptr::eq(*s, p.src)) {
+                sources.push(p.src);
+            }
+        }
         let pdf_name = format!("{id}.pdf");
         let evidence_name = format!("{id}-removed.pdf");
         let json_name = format!("{id}.json");
@@ -422,23 +516,30 @@ impl Stages<'_> {
             evidence_pdf: evidence_bytes
                 .as_deref()
                 .map(|b| file_record(&format!("../{EVIDENCE_DIR}/{evidence_name}"), b)),
-            sources: vec![SourceRecord {
-                file: src.rel.clone(),
-                format: src.format,
-                sha256: src.sha256.clone(),
-                bytes: src.bytes,
-            }],
+            separation: seg.record.clone(),
+            sources: sources
+                .iter()
+                .map(|src| SourceRecord {
+                    file: src.rel.clone(),
+                    format: src.format,
+                    sha256: src.sha256.clone(),
+                    bytes: src.bytes,
+                })
+                .collect(),
             pages: kept
                 .iter()
                 .enumerate()
-                .map(|(n, p)| self.page_record(n + 1, src, p))
+                .map(|(n, p)| self.page_record(n + 1, p.src, p.page))
                 .collect(),
             removed_pages: removed
                 .iter()
                 .enumerate()
                 .map(|(n, p)| RemovedPage {
-                    reason: RemovalReason::Blank,
-                    page: self.page_record(n + 1, src, p),
+                    reason: match p.role {
+                        Role::Removed(reason) => reason,
+                        Role::Kept => unreachable!("kept pages are not removed"),
+                    },
+                    page: self.page_record(n + 1, p.src, p.page),
                 })
                 .collect(),
             timings_ms: timings,
@@ -457,7 +558,7 @@ impl Stages<'_> {
         write_atomic(&docs.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
         let confs: Vec<f32> = kept
             .iter()
-            .filter_map(|p| p.text.as_ref().and_then(PageText::mean_confidence))
+            .filter_map(|p| p.page.text.as_ref().and_then(PageText::mean_confidence))
             .collect();
         Ok(DocumentSummary {
             id: id.clone(),
@@ -466,17 +567,24 @@ impl Stages<'_> {
             evidence_pdf: evidence_bytes.map(|_| format!("{EVIDENCE_DIR}/{evidence_name}")),
             pages: kept.len(),
             removed_pages: removed.len(),
-            sources: vec![src.rel.clone()],
+            separator_pages: removed
+                .iter()
+                .filter(|p| p.role == Role::Removed(RemovalReason::Separator))
+                .count(),
+            sources: sources.iter().map(|s| s.rel.clone()).collect(),
+            started_by: seg.record.started_by.clone(),
+            cover_sheet: seg.record.cover_sheet.clone(),
+            flags: seg.record.flags.clone(),
             mean_confidence: (!confs.is_empty())
                 .then(|| confs.iter().sum::<f32>() / confs.len() as f32),
             flagged: pages
                 .iter()
-                .filter(|p| !p.cleanup.flags.is_empty())
+                .filter(|p| !p.page.cleanup.flags.is_empty())
                 .map(|p| FlaggedPage {
-                    source_file: src.rel.clone(),
-                    frame: p.frame,
-                    flags: p.cleanup.flags.clone(),
-                    ink_coverage: p.cleanup.ink_coverage,
+                    source_file: p.src.rel.clone(),
+                    frame: p.page.frame,
+                    flags: p.page.cleanup.flags.clone(),
+                    ink_coverage: p.page.cleanup.ink_coverage,
                 })
                 .collect(),
         })

@@ -13,7 +13,7 @@ use crate::pipeline::Observer;
 const SUMMARY_MAX_FLAGGED: usize = 20;
 
 /// Version of the `report.json` layout.
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+pub const REPORT_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -35,9 +35,9 @@ pub struct RunReport {
     pub ignored: Vec<String>,
 }
 
-/// The counts that prove that no page was lost:
-/// `pages_in = pages_delivered + pages_evidence + pages_quarantined` and
-/// `files_in = files of documents + files_quarantined`.
+/// The counts that prove that no page was lost: `pages_in` (counted when the batch is
+/// read) `= pages_delivered + pages_evidence + pages_quarantined`, and every input file
+/// is in a document or in quarantine.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
     pub files_in: usize,
@@ -46,13 +46,19 @@ pub struct Counts {
     pub pages_in: usize,
     /// Pages in the documents' PDFs.
     pub pages_delivered: usize,
-    /// Pages removed from documents (blank) and kept in evidence PDFs.
+    /// Pages removed from documents (blank pages, separator sheets) and kept in evidence PDFs.
     pub pages_evidence: usize,
     pub pages_quarantined: usize,
     /// Documents with a PDF.
     pub documents: usize,
-    /// Inputs whose every page was blank: no PDF, evidence only.
-    pub documents_all_blank: usize,
+    /// Documents whose every page was removed (blank pages, separator sheets at the end
+    /// of a batch): no PDF, evidence only.
+    pub documents_evidence_only: usize,
+    /// Documents with separation flags (cover-sheet page count mismatch, too many pages,
+    /// unreadable cover sheet): see `documents[].flags`.
+    pub documents_flagged: usize,
+    /// Separator sheets taken out of the stream (part of `pages_evidence`).
+    pub pages_separators: usize,
     /// Pages with QA flags (see `documents[].flagged`).
     pub pages_flagged: usize,
 }
@@ -66,9 +72,18 @@ pub struct DocumentSummary {
     pub evidence_pdf: Option<String>,
     /// Pages in the PDF.
     pub pages: usize,
-    /// Pages removed (blank) and kept in the evidence PDF.
+    /// Pages removed (blank pages, separator sheets) and kept in the evidence PDF.
     pub removed_pages: usize,
+    /// Of those, separator sheets.
+    pub separator_pages: usize,
+    /// The input files of the pages, in page order.
     pub sources: Vec<String>,
+    /// What started the document (see the document JSON's `separation`).
+    pub started_by: crate::separation::SplitCause,
+    /// The cover sheet in front of the document, as read.
+    pub cover_sheet: Option<crate::coversheet::CoverSheet>,
+    /// Separation flags: cover-sheet page count mismatch, too many pages, ...
+    pub flags: Vec<crate::separation::DocumentFlag>,
     pub mean_confidence: Option<f32>,
     /// Pages with QA flags (uncertain skew or orientation, near blank, low OCR confidence).
     pub flagged: Vec<FlaggedPage>,
@@ -81,6 +96,21 @@ pub struct FlaggedPage {
     pub frame: usize,
     pub flags: Vec<crate::cleanup::Flag>,
     pub ink_coverage: f32,
+}
+
+/// A separation flag in words for the summary.
+fn describe_flag(flag: &crate::separation::DocumentFlag) -> String {
+    use crate::separation::DocumentFlag::*;
+    match flag {
+        PageCountMismatch { expected, scanned } => format!(
+            "cover sheet says {expected} pages, {scanned} scanned (page missing or mixed in?)"
+        ),
+        TooManyPages { pages, max } => {
+            format!("{pages} pages, more than {max}: separator sheet missed?")
+        }
+        CoverSheetUnreadable { reason } => format!("cover sheet unreadable: {reason}"),
+        TwoCoverSheets => "two cover sheets in front of it; the later one counts".to_string(),
+    }
 }
 
 impl RunReport {
@@ -110,21 +140,26 @@ impl RunReport {
             ));
         }
         let with_pdf = self.documents.iter().filter(|d| d.pdf.is_some()).count();
-        if c.documents != with_pdf || c.documents_all_blank != self.documents.len() - with_pdf {
+        let removed: usize = self.documents.iter().map(|d| d.removed_pages).sum();
+        if c.pages_evidence != removed {
+            problems.push(format!(
+                "pages_evidence {} but documents removed {removed}",
+                c.pages_evidence
+            ));
+        }
+        if c.documents != with_pdf || c.documents_evidence_only != self.documents.len() - with_pdf {
             problems.push("document counts differ from the document list".to_string());
         }
+        // A file may feed several documents (separator sheets inside it) and one document
+        // may span several files; every file must turn up at least once.
         let mut seen: Vec<&str> = self
             .documents
             .iter()
             .flat_map(|d| d.sources.iter().map(String::as_str))
             .chain(self.quarantined.iter().map(|q| q.file.as_str()))
             .collect();
-        let listed = seen.len();
         seen.sort_unstable();
         seen.dedup();
-        if seen.len() != listed {
-            problems.push("a file is counted twice".to_string());
-        }
         if seen.len() != c.files_in {
             problems.push(format!(
                 "files_in {} but {} files are delivered or quarantined",
@@ -164,18 +199,38 @@ impl RunReport {
             "  delivered    {:>5} pages in {} documents -> {}/documents",
             c.pages_delivered, c.documents, self.out
         );
-        if c.pages_evidence > 0 {
+        let blank = c.pages_evidence - c.pages_separators;
+        if blank > 0 {
             let _ = writeln!(
                 s,
-                "  blank        {:>5} pages removed, kept as evidence -> {}/evidence{}",
-                c.pages_evidence,
-                self.out,
-                if c.documents_all_blank > 0 {
-                    format!(" ({} inputs were blank throughout)", c.documents_all_blank)
-                } else {
-                    String::new()
-                }
+                "  blank        {blank:>5} pages removed, kept as evidence -> {}/evidence",
+                self.out
             );
+        }
+        if c.pages_separators > 0 {
+            let _ = writeln!(
+                s,
+                "  separators   {:>5} sheets taken out, kept as evidence -> {}/evidence",
+                c.pages_separators, self.out
+            );
+        }
+        if c.documents_evidence_only > 0 {
+            let _ = writeln!(
+                s,
+                "  evidence     {:>5} documents had only removed pages (no PDF)",
+                c.documents_evidence_only
+            );
+        }
+        if c.documents_flagged > 0 {
+            let _ = writeln!(
+                s,
+                "  check        {:>5} documents to look at:",
+                c.documents_flagged
+            );
+            for d in self.documents.iter().filter(|d| !d.flags.is_empty()) {
+                let flags: Vec<String> = d.flags.iter().map(describe_flag).collect();
+                let _ = writeln!(s, "    {}: {}", d.id, flags.join("; "));
+            }
         }
         let _ = writeln!(
             s,
@@ -325,7 +380,11 @@ mod tests {
             evidence_pdf: Some("evidence/0001-a-removed.pdf".into()),
             pages: 3,
             removed_pages: 1,
+            separator_pages: 0,
             sources: vec!["a.tif".into()],
+            started_by: crate::separation::SplitCause::NewFile,
+            cover_sheet: None,
+            flags: vec![],
             mean_confidence: Some(90.0),
             flagged: (0..flagged)
                 .map(|i| FlaggedPage {
@@ -356,7 +415,9 @@ mod tests {
                 pages_evidence: 1,
                 pages_quarantined: 1,
                 documents: 1,
-                documents_all_blank: 0,
+                documents_evidence_only: 0,
+                documents_flagged: 0,
+                pages_separators: 0,
                 pages_flagged: flagged,
             },
             documents: vec![doc],
@@ -390,8 +451,26 @@ mod tests {
         assert!(r.check_conservation().unwrap_err().contains("files_in 2"));
 
         let mut r = report(0);
-        r.documents[0].sources.push("bad.tif".into()); // a file counted twice
-        assert!(r.check_conservation().unwrap_err().contains("twice"));
+        r.documents[0].removed_pages = 2; // evidence count disagrees with the documents
+        assert!(r
+            .check_conservation()
+            .unwrap_err()
+            .contains("pages_evidence 1"));
+    }
+
+    #[test]
+    fn summary_names_documents_with_separation_flags() {
+        let mut r = report(0);
+        r.documents[0].flags = vec![crate::separation::DocumentFlag::PageCountMismatch {
+            expected: 4,
+            scanned: 3,
+        }];
+        r.counts.documents_flagged = 1;
+        let s = r.summary();
+        assert!(
+            s.contains("0001-a: cover sheet says 4 pages, 3 scanned"),
+            "{s}"
+        );
     }
 
     #[test]

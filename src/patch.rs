@@ -10,11 +10,12 @@
 //! | Patch 2 | W N N W | | Patch 6 | N N W W |
 //! | Patch 3 | W N W N | | Patch T | N W N W |
 //!
-//! Bars are read from the sheet's top edge (the leading edge in the scanner): top to
-//! bottom when they lie across the sheet, left to right when they run along it. Reading
-//! them from the other end turns Patch 1 into 6 and Patch 3 into T, so decoding runs on
-//! the upright page that cleanup produced; the caller says whether that orientation was
-//! found or assumed.
+//! Bars are read from the sheet edge they are printed at (the leading edge in the
+//! scanner): a patch code in the top half of the upright page is read top to bottom, one
+//! in the bottom half bottom to top, and bars running along the sheet left to right or
+//! right to left. Reading from the wrong end would turn Patch 1 into 6 and Patch 3 into
+//! T; reading from the nearer edge gets it right even on a sheet whose orientation
+//! cleanup could not tell (a patch sheet without text).
 //!
 //! The decoder looks at a 1-bit mask of very dark pixels at analysis resolution: bars are
 //! solid rectangles of the right size, four of them in a row with narrow gaps, and
@@ -219,6 +220,18 @@ fn decode_group(group: &[Bar], dark: &Pix, dpi: f32, scale: i32) -> Option<Patch
             return None;
         };
     }
+    // Read from the nearer sheet edge: a patch code is printed at the leading edge, so
+    // one in the far half of the page belongs to a sheet that lies turned.
+    let centre = (group[0].centre() + group[3].centre()) / 2.0;
+    let size = if group[0].across {
+        dark.height()
+    } else {
+        dark.width()
+    };
+    if centre > size as f32 / 2.0 {
+        wide.reverse();
+        bars_mm.reverse();
+    }
     let kind = PatchType::from_bars(wide)?;
     // nothing else dark beside the group along the reading axis (a barcode continues)
     let (x0, y0) = (
@@ -288,13 +301,17 @@ mod tests {
     }
 
     #[test]
-    fn read_from_the_other_end_1_and_6_and_3_and_t_swap() {
+    fn codes_are_read_from_the_nearer_edge_so_turned_sheets_read_right() {
+        for kind in [PatchType::Patch3, PatchType::Patch1] {
+            let mut img = page();
+            draw(&mut img, kind, 400, 300, 25.0, DPI);
+            assert_eq!(read(&image::imageops::rotate180(&img)), Some(kind));
+            assert_eq!(read(&image::imageops::rotate90(&img)), Some(kind));
+        }
+        // the same bars low on the page are read from the bottom edge: 3 reads as T
         let mut img = page();
-        draw(&mut img, PatchType::Patch3, 400, 300, 25.0, DPI);
-        assert_eq!(
-            read(&image::imageops::rotate180(&img)),
-            Some(PatchType::PatchT)
-        );
+        draw(&mut img, PatchType::Patch3, 400, 1300, 25.0, DPI);
+        assert_eq!(read(&img), Some(PatchType::PatchT));
         assert!(PatchType::Patch1.depends_on_direction());
         assert!(!PatchType::Patch2.depends_on_direction());
         assert!(!PatchType::Patch4.depends_on_direction());

@@ -43,12 +43,12 @@ const FORMATS: [BarcodeFormat; 7] = [
 pub fn read(gray: &GrayImage) -> Result<Vec<Barcode>, String> {
     let view = ImageView::from_slice(gray.as_raw(), gray.width(), gray.height(), ImageFormat::Lum)
         .map_err(|e| format!("barcode reader cannot take the page: {e}"))?;
-    // The cleaned page has white paper, so one global threshold finds the bars; skipping
-    // zxing's extra downscaled passes costs no read on the generated truth sets and
-    // nearly halves the time (77.5 -> 43.3 ms per raw page on a 60-page stream batch).
+    // The cleaned page has white paper, so one global threshold finds the bars: 25 %
+    // faster than the local-average binariser with the same reads (77.5 -> 59.3 ms per
+    // raw page on a 60-page stream batch). zxing's downscaled passes stay on: without
+    // them (43.3 ms) a PDF417 turned by 90 degrees on a bilevel page was missed.
     let mut reader = BarcodeReader::new()
         .try_invert(false)
-        .try_downscale(false)
         .binarizer(Binarizer::GlobalHistogram);
     reader.set_formats(FORMATS);
     let found = reader

@@ -428,3 +428,276 @@ fn patch_sheets_are_recognised_through_the_pipeline() {
         );
     }
 }
+
+/// Prints a cover sheet with `mailroom coversheet`, "scans" it with pdftoppm at `dpi`,
+/// tilts it a little and adds noise and dust, as a worn sheet on a real scanner.
+fn scanned_cover_sheet(args: &[&str], dpi: u32, out_png: &std::path::Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("cover.pdf");
+    let mut full: Vec<&std::ffi::OsStr> =
+        vec!["coversheet".as_ref(), "--out".as_ref(), pdf.as_os_str()];
+    full.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let r = mailroom(&full);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let prefix = dir.path().join("page");
+    let status = tool(
+        "pdftoppm",
+        &[
+            "-r".as_ref(),
+            dpi.to_string().as_ref(),
+            "-gray".as_ref(),
+            "-png".as_ref(),
+            pdf.as_os_str(),
+            prefix.as_os_str(),
+        ],
+    );
+    assert!(status.status.success());
+    let img = image::open(dir.path().join("page-1.png"))
+        .unwrap()
+        .to_luma8();
+    let img = imageproc::geometric_transformations::rotate_about_center(
+        &img,
+        0.8f32.to_radians(),
+        imageproc::geometric_transformations::Interpolation::Bilinear,
+        imageproc::geometric_transformations::Border::Constant(image::Luma([255])),
+    );
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(dpi);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut img = img;
+    for p in img.pixels_mut() {
+        // paper tone 225-245, ink lifted to 20-60, noise of +-25
+        let base = if p.0[0] < 128 { 40i32 } else { 235 };
+        let noise = (next() % 51) as i32 - 25;
+        p.0[0] = (base + noise).clamp(0, 255) as u8;
+    }
+    let (w, h) = img.dimensions();
+    for _ in 0..400 {
+        let (x, y) = (
+            (next() % u64::from(w)) as u32,
+            (next() % u64::from(h)) as u32,
+        );
+        img.put_pixel(x, y, image::Luma([30]));
+    }
+    // keep the resolution tag: pdftoppm's PNG carries it, image's encoder does not
+    let tmp = dir.path().join("noisy.png");
+    img.save(&tmp).unwrap();
+    let png = std::fs::read(&tmp).unwrap();
+    std::fs::write(out_png, with_png_dpi(&png, dpi)).unwrap();
+}
+
+/// Inserts a pHYs chunk (resolution) after a PNG's IHDR.
+fn with_png_dpi(png: &[u8], dpi: u32) -> Vec<u8> {
+    let ppm = (f64::from(dpi) / 0.0254).round() as u32;
+    let mut data = Vec::new();
+    data.extend_from_slice(&ppm.to_be_bytes());
+    data.extend_from_slice(&ppm.to_be_bytes());
+    data.push(1);
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let mut body = b"pHYs".to_vec();
+    body.extend_from_slice(&data);
+    chunk.extend_from_slice(&body);
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in &body {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    chunk.extend_from_slice(&(!crc).to_be_bytes());
+    let ihdr_end = 8 + 8 + 13 + 4;
+    let mut out = png[..ihdr_end].to_vec();
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&png[ihdr_end..]);
+    out
+}
+
+#[test]
+fn printed_cover_sheets_are_read_back_at_200_and_300_dpi_and_split_the_stream() {
+    let batch = TempBatch::generate(6, 11);
+    let stream = tempfile::tempdir().unwrap();
+    let content_pages = |d: &mailroom::lab::truth::TruthDocument| {
+        d.pages
+            .iter()
+            .filter(|&&i| !batch.truth.pages[i].blank)
+            .count()
+    };
+    let docs = &batch.truth.documents[..2];
+    for (k, (doc, dpi)) in docs.iter().zip([200, 300]).enumerate() {
+        // the second sheet announces one page too many: the run must flag it
+        let pages = (content_pages(doc) + k).to_string();
+        let case = format!("{}.2-08{k}5/2026", doc.unit);
+        scanned_cover_sheet(
+            &["--unit", &doc.unit, "--case", &case, "--pages", &pages],
+            dpi,
+            &stream.path().join(format!("{k}a_cover.png")),
+        );
+        let file = &batch.truth.pages[doc.pages[0]].file;
+        fs::copy(
+            batch.path().join(file),
+            stream.path().join(format!("{k}b_{file}")),
+        )
+        .unwrap();
+    }
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile = profile_dir.path().join("stream.toml");
+    fs::write(&profile, "[separation]\nnew_file = false\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = run_batch(
+        stream.path(),
+        out.path(),
+        &["--json".as_ref(), "--profile".as_ref(), profile.as_os_str()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let delivered = report["documents"].as_array().unwrap();
+    assert_eq!(delivered.len(), 2, "{:#}", report["documents"]);
+    for (k, (d, truth)) in delivered.iter().zip(docs).enumerate() {
+        let record: Value = serde_json::from_slice(
+            &fs::read(out.path().join(d["json"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let sep = &record["separation"];
+        assert_eq!(sep["started_by"]["kind"], "cover_sheet", "{sep:#}");
+        assert_eq!(sep["cover_sheet"]["unit"], truth.unit.as_str());
+        assert_eq!(
+            sep["cover_sheet"]["case"],
+            format!("{}.2-08{k}5/2026", truth.unit).as_str()
+        );
+        assert_eq!(
+            record["pages"].as_array().unwrap().len(),
+            content_pages(truth)
+        );
+        let cover = &record["removed_pages"][0];
+        assert_eq!(cover["reason"], "separator");
+        assert_eq!(cover["source_file"], format!("{k}a_cover.png").as_str());
+        assert_eq!(
+            cover["patch"]["type"], "patch_2",
+            "the patch code is read too"
+        );
+        let flags = sep["flags"].as_array().unwrap();
+        if k == 0 {
+            assert!(flags.is_empty(), "{flags:?}");
+        } else {
+            assert_eq!(flags.len(), 1, "{flags:?}");
+            assert_eq!(flags[0]["flag"], "page_count_mismatch");
+            assert_eq!(flags[0]["scanned"], content_pages(truth));
+        }
+    }
+    assert_eq!(report["counts"]["documents_flagged"], 1);
+    assert_eq!(report["counts"]["pages_separators"], 2);
+}
+
+#[test]
+fn in_a_stream_a_bad_file_holds_back_the_whole_document_around_it() {
+    use mailroom::patch::{draw, PatchType};
+    let batch = TempBatch::generate(2, 21);
+    let (letter, _) = batch.upright_letter_page();
+    let dir = tempfile::tempdir().unwrap();
+    letter.save(dir.path().join("a_page.png")).unwrap();
+    fs::write(dir.path().join("b_page.tif"), b"").unwrap(); // the scanner wrote nothing
+    letter.save(dir.path().join("c_page.png")).unwrap();
+    let mut sheet = image::GrayImage::from_pixel(2480, 3508, image::Luma([240]));
+    draw(&mut sheet, PatchType::PatchT, 300, 150, 60.0, 300.0);
+    sheet.save(dir.path().join("d_sheet.png")).unwrap();
+    letter.save(dir.path().join("e_page.png")).unwrap();
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile = profile_dir.path().join("stream.toml");
+    fs::write(&profile, "[separation]\nnew_file = false\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = run_batch(
+        dir.path(),
+        out.path(),
+        &["--json".as_ref(), "--profile".as_ref(), profile.as_os_str()],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let q: Vec<(&str, &str)> = report["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["file"].as_str().unwrap(), q["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert_eq!(q[0].0, "a_page.png");
+    assert!(
+        q[0].1.contains("held back") && q[0].1.contains("b_page.tif"),
+        "{q:?}"
+    );
+    assert_eq!(q[1].0, "b_page.tif");
+    assert!(q[1].1.contains("empty"), "{q:?}");
+    assert_eq!(q[2].0, "c_page.png");
+    let docs = report["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["pages"], 1);
+    assert_eq!(docs[0]["separator_pages"], 1);
+    assert_eq!(docs[0]["started_by"]["patch"], "patch_t");
+    let c = &report["counts"];
+    assert_eq!(c["pages_in"], 5);
+    assert_eq!(c["pages_quarantined"], 3);
+    assert_eq!(c["pages_delivered"], 1);
+    assert_eq!(c["pages_evidence"], 1);
+    // every quarantined file is there with its reason
+    for (file, _) in q {
+        assert!(out.path().join("quarantine").join(file).exists());
+        assert!(out
+            .path()
+            .join("quarantine")
+            .join(format!("{file}.reason.txt"))
+            .exists());
+    }
+}
+
+#[test]
+fn a_generated_stream_is_split_exactly_as_the_truth_says() {
+    use mailroom::lab::evaluate::{evaluate_with, EvalOptions};
+    use mailroom::lab::generate::{generate, GenerateSpec};
+    let batch = tempfile::tempdir().unwrap();
+    let spec = GenerateSpec {
+        seed: 8,
+        pages: 40,
+        stream: true,
+    };
+    let truth = generate(&spec, batch.path()).unwrap();
+    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/stream.toml");
+    let out = tempfile::tempdir().unwrap();
+    let r = run_batch(
+        batch.path(),
+        out.path(),
+        &["--profile".as_ref(), profile.as_os_str()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let eval = evaluate_with(out.path(), &truth, EvalOptions { separation: true }).unwrap();
+    assert_eq!(eval.separation_failures(), Vec::<String>::new());
+    let sep = eval.separation.as_ref().unwrap();
+    assert!(sep.separator_pages > 5, "the batch has separator sheets");
+    assert_eq!(sep.right, truth.documents.len());
+    assert_eq!(
+        (sep.covers.wrong, sep.covers.unread),
+        (0, 0),
+        "{:?}",
+        sep.covers.errors
+    );
+    let counts = &sep.page_count_flags;
+    assert_eq!(
+        (counts.missing, counts.false_flags),
+        (0, 0),
+        "{:?}",
+        counts.errors
+    );
+    let b = eval.barcodes.as_ref().unwrap();
+    assert!(b.expected > 5);
+    assert_eq!((b.missed, b.misreads), (0, 0), "{:?}", b.missed_barcodes);
+    let p = eval.patches.as_ref().unwrap();
+    assert_eq!(p.right, p.patch_pages, "{:?}", p.errors);
+    assert_eq!(p.false_patches, 0);
+}

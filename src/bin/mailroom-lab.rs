@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use mailroom::lab::evaluate::{evaluate, evaluate_tesseract_tsv};
+use mailroom::lab::evaluate::{evaluate_tesseract_tsv, evaluate_with, EvalOptions};
 use mailroom::lab::generate::{generate, GenerateSpec};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
 
@@ -35,6 +35,11 @@ enum Cmd {
         /// Seed: the same seed gives the same batch, byte for byte
         #[arg(long, default_value_t = 20261128)]
         seed: u64,
+        /// A stream batch: separator sheets (cover, patch, barcode) before the letters,
+        /// unrelated barcodes on some pages, files `scan_*` of 1-8 pages across letters
+        /// (run it with profiles/stream.toml)
+        #[arg(long)]
+        stream: bool,
     },
     /// Score a run's output folder against the batch's truth.json
     Evaluate {
@@ -43,14 +48,27 @@ enum Cmd {
         /// Ground truth of the batch (default: <batch>/truth.json named in the report)
         #[arg(long)]
         truth: Option<PathBuf>,
+        /// The batch folder: its truth.json is the ground truth (instead of --truth)
+        #[arg(long, conflicts_with = "truth")]
+        batch: Option<PathBuf>,
         /// Print JSON instead of the table
         #[arg(long)]
         json: bool,
         /// Exit with code 5 if the mean CER over text pages (JSON text) is above this
         #[arg(long)]
         max_mean_cer: Option<f64>,
+        /// Score document boundaries even when the truth has no separator sheets (then
+        /// every file is one document); scored anyway when it has them
+        #[arg(long)]
+        separation: bool,
+        /// Exit with code 5 unless document separation is perfect: every truth document
+        /// is exactly one output document, no output document matches no letter, no
+        /// separator sheet is kept in a PDF, no barcode is misread and no patch code is
+        /// found where there is none (implies --separation)
+        #[arg(long)]
+        require_separation: bool,
         /// Score plain tesseract TSV output instead: OUT is a folder of `<file>.tsv`
-        /// (the benchmark's floor), and --truth is required
+        /// (the benchmark's floor), and --truth or --batch is required
         #[arg(long)]
         tesseract_tsv: bool,
     },
@@ -68,12 +86,24 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match Cli::parse().command {
-        Cmd::Generate { out, pages, seed } => {
+        Cmd::Generate {
+            out,
+            pages,
+            seed,
+            stream,
+        } => {
             if out.join(TRUTH_FILE).exists() {
                 bail!("{} already holds a batch", out.display());
             }
             let t = std::time::Instant::now();
-            let truth = generate(&GenerateSpec { seed, pages }, &out)?;
+            let truth = generate(
+                &GenerateSpec {
+                    seed,
+                    pages,
+                    stream,
+                },
+                &out,
+            )?;
             eprintln!(
                 "mailroom-lab: wrote {} pages in {} letters to {} in {:.1} s",
                 truth.pages.len(),
@@ -86,14 +116,18 @@ fn real_main() -> Result<ExitCode> {
         Cmd::Evaluate {
             out,
             truth,
+            batch,
             json,
             max_mean_cer,
+            separation,
+            require_separation,
             tesseract_tsv,
         } => {
-            let truth_path = match truth {
-                Some(p) => p,
-                None if tesseract_tsv => bail!("--tesseract-tsv needs --truth"),
-                None => {
+            let truth_path = match (truth, batch) {
+                (Some(p), _) => p,
+                (None, Some(b)) => b.join(TRUTH_FILE),
+                (None, None) if tesseract_tsv => bail!("--tesseract-tsv needs --truth or --batch"),
+                (None, None) => {
                     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(
                         out.join(mailroom::pipeline::REPORT_FILE),
                     )?)?;
@@ -105,23 +139,37 @@ fn real_main() -> Result<ExitCode> {
             let eval = if tesseract_tsv {
                 evaluate_tesseract_tsv(&out, &truth)?
             } else {
-                evaluate(&out, &truth)?
+                let opts = EvalOptions {
+                    separation: separation || require_separation,
+                };
+                evaluate_with(&out, &truth, opts)?
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&eval)?);
             } else {
                 print!("{}", eval.table());
             }
+            let mut failed = false;
             if let (Some(limit), Some(cer)) = (max_mean_cer, &eval.summary.cer) {
                 if cer.mean > limit {
                     eprintln!(
                         "mailroom-lab: mean CER {:.4} is above the limit {limit}",
                         cer.mean
                     );
-                    return Ok(ExitCode::from(5));
+                    failed = true;
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            if require_separation {
+                for why in eval.separation_failures() {
+                    eprintln!("mailroom-lab: separation: {why}");
+                    failed = true;
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(5)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -1,35 +1,53 @@
 //! Accuracy evaluation: scores a run's output against the batch's `truth.json`.
 //!
 //! For every page of the truth it finds the page in the output (via the documents' JSON,
-//! delivered or removed as blank) and measures:
+//! delivered, or removed as blank or as a separator sheet) and measures:
 //! - text: character and word error rates of the text in the JSON and of the text that
 //!   `pdftotext -raw` extracts from the PDF (an independent reader of our text layer),
-//!   compared after collapsing all whitespace to single spaces;
+//!   compared after collapsing all whitespace to single spaces. Separator sheets (cover,
+//!   patch and separator barcode sheets) are scored apart (`separator_cer`), so the letter
+//!   CER stays comparable between stream and plain batches;
 //! - cleanup: residual skew |found - true| (degrees), whether the page came out upright,
 //!   and blank detection (precision, recall, and pages with content judged blank: the
-//!   one error that must never happen).
+//!   one error that must never happen);
+//! - barcodes (`barcodes`): per symbology, the truth's barcodes read on their page with
+//!   the same format and text, the ones missed, and misreads (a reported barcode that
+//!   the page does not carry: a wrong value or a false read);
+//! - patch codes (`patches`): a confusion matrix truth x found over the delivered pages,
+//!   with wrong types (1 <-> 6 and 3 <-> T are the reading-direction errors), missed and
+//!   false patches;
+//! - document separation (`separation`, when the truth has separators or when asked): a
+//!   truth document is right when one output document holds exactly its pages with
+//!   content (blank backs and separator sheets are removed pages); output documents that
+//!   match no letter, separator sheets kept in a PDF, the cover-sheet fields and the
+//!   `page_count_mismatch` flag;
+//! - the cost of reading barcodes and patch codes against OCR (`reading_cost`).
+//!
+//! The document JSONs are read leniently (fields added by later issues default to
+//! empty), so outputs of older runs are scored too.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cleanup::{CleanupRecord, Flag};
-use crate::lab::truth::Truth;
-use crate::package::DocumentRecord;
-use crate::report::RunReport;
+use crate::lab::truth::{PageKind, Truth, TruthBarcode, TruthCover};
+use crate::patch::PatchType;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PageScore {
     pub file: String,
     pub frame: u32,
+    pub kind: PageKind,
     pub blank: bool,
     /// Characters in the (normalised) truth text.
     pub truth_chars: usize,
     /// Error rates of the JSON text (absent for truly blank pages). A page with content
-    /// that was judged blank lost all its text: rates 1.0.
+    /// that was judged blank lost all its text: rates 1.0. On separator sheets only when
+    /// the output carries their text, and kept out of the summary's letter CER.
     pub cer: Option<f64>,
     pub wer: Option<f64>,
     /// The same from `pdftotext -raw` of the PDF page.
@@ -39,6 +57,9 @@ pub struct PageScore {
     pub chars_on_blank: usize,
     /// False when the page is in no document's JSON (quarantined or lost).
     pub delivered: bool,
+    /// Why the page was taken out of its document ("blank", "separator"); absent when it
+    /// is a page of a PDF or was not delivered.
+    pub removed: Option<String>,
     /// Cleanup judged the page blank.
     pub judged_blank: bool,
     pub skew_true: f64,
@@ -63,13 +84,19 @@ pub struct Stats {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub pages: usize,
+    /// Pages with content that are no separator sheets (letters, almost blank pages).
     pub text_pages: usize,
     pub blank_pages: usize,
+    /// Cover, patch and separator barcode sheets (not counted in `text_pages`).
+    pub separator_pages: usize,
     pub undelivered_pages: usize,
+    /// Over `text_pages` only.
     pub cer: Option<Stats>,
     pub wer: Option<Stats>,
     pub cer_pdf: Option<Stats>,
     pub wer_pdf: Option<Stats>,
+    /// CER of the separator sheets whose text the output carries.
+    pub separator_cer: Option<Stats>,
     /// Residual skew over pages with content whose true skew is within +-5 degrees and
     /// whose skew cleanup found clearly.
     pub skew_error: Option<Stats>,
@@ -100,72 +127,519 @@ pub struct BlankSummary {
     pub recall: f64,
 }
 
+/// Barcode reading over every truth page (separator sheets included).
+#[derive(Debug, Clone, Serialize)]
+pub struct BarcodeScore {
+    /// Barcodes printed on the truth's pages.
+    pub expected: usize,
+    /// Of them, reported on their page with the same format and text.
+    pub found: usize,
+    /// Not reported (also when the page was not delivered).
+    pub missed: usize,
+    /// found / expected (1.0 when nothing was expected).
+    pub read_rate: f64,
+    /// Reported barcodes whose (format, text) the page does not carry.
+    pub misreads: usize,
+    /// By symbology ("Code128", "QRCode", ...); misreads count under the reported format.
+    pub per_format: BTreeMap<String, FormatScore>,
+    pub missed_barcodes: Vec<MissedBarcode>,
+    pub misread_barcodes: Vec<Misread>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FormatScore {
+    pub expected: usize,
+    pub found: usize,
+    pub missed: usize,
+    pub misreads: usize,
+    pub read_rate: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissedBarcode {
+    pub file: String,
+    pub frame: u32,
+    pub format: String,
+    pub text: String,
+    /// False when the page itself was not delivered.
+    pub delivered: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Misread {
+    pub file: String,
+    pub frame: u32,
+    /// What was reported.
+    pub format: String,
+    pub text: String,
+    /// What the page really carries (empty for a false read on a page without barcodes).
+    pub truth: Vec<TruthBarcode>,
+}
+
+/// Patch codes over the delivered truth pages (kept or removed).
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchScore {
+    /// Row and column labels: "patch_1" .. "patch_t", then "none".
+    pub labels: Vec<String>,
+    /// `matrix[truth][found]`: pages by their true and their found patch code.
+    pub matrix: Vec<Vec<usize>>,
+    /// Delivered pages counted in the matrix.
+    pub pages: usize,
+    /// Delivered pages that carry a patch code.
+    pub patch_pages: usize,
+    /// Found with the right type.
+    pub right: usize,
+    /// Found with another type (e.g. Patch 1 read as Patch 6: read from the wrong end).
+    pub wrong_type: usize,
+    /// Not found.
+    pub missed: usize,
+    /// Found on a page that carries no patch code: must be 0.
+    pub false_patches: usize,
+    /// Patch pages of the truth that were not delivered (not in the matrix).
+    pub undelivered_patch_pages: usize,
+    pub errors: Vec<PatchError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchError {
+    pub file: String,
+    pub frame: u32,
+    pub truth: Option<String>,
+    pub found: Option<String>,
+}
+
+/// Document boundaries, cover sheets and the page-count check.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeparationScore {
+    pub truth_documents: usize,
+    /// Truth documents whose pages with content are exactly one output document's pages.
+    pub right: usize,
+    pub wrong: usize,
+    /// right / truth_documents.
+    pub accuracy: f64,
+    pub wrong_documents: Vec<WrongDocument>,
+    /// Output documents with pages in a PDF.
+    pub output_documents: usize,
+    /// Output documents with removed pages only (evidence), not scored.
+    pub evidence_only_documents: usize,
+    /// Output documents with pages whose page set is no truth document's.
+    pub unmatched_output_documents: Vec<UnmatchedDocument>,
+    /// Separator sheets (cover, patch, separator barcode) of the truth.
+    pub separator_pages: usize,
+    /// Of them, removed from the documents with reason "separator".
+    pub separator_pages_removed: usize,
+    /// Of them, kept as a page of a PDF: must be 0 with the stream profile.
+    pub separator_pages_kept: usize,
+    pub separator_pages_kept_list: Vec<String>,
+    /// Output documents by what started them (`separation.started_by.kind`; "unknown" for
+    /// outputs without separation records).
+    pub started_by: BTreeMap<String, usize>,
+    /// Flags in the output documents' `separation.flags`, by name.
+    pub flags: BTreeMap<String, usize>,
+    pub covers: CoverScore,
+    pub page_count_flags: PageCountScore,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WrongDocument {
+    /// Index into the truth's documents.
+    pub index: usize,
+    /// Its pages with content, as "file:frame".
+    pub expected: Vec<String>,
+    /// In words: split, merged, pages not kept.
+    pub problem: String,
+    /// Output documents that keep some of its pages.
+    pub held_by: Vec<Holder>,
+    /// Expected pages kept in no output document (removed or not delivered).
+    pub not_kept: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Holder {
+    pub id: String,
+    /// Pages in that document's PDF.
+    pub pages: usize,
+    /// Of them, pages of the truth document.
+    pub holds: usize,
+    /// Its other pages ("file:frame").
+    pub extra_pages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnmatchedDocument {
+    pub id: String,
+    pub pages: Vec<String>,
+    pub started_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverScore {
+    /// Truth documents behind a cover sheet.
+    pub documents: usize,
+    /// The output document (the one matching the truth document, else the one keeping
+    /// its first page) reports the same unit, case and page count.
+    pub right: usize,
+    /// Reported with other values.
+    pub wrong: usize,
+    /// No cover sheet reported.
+    pub unread: usize,
+    /// Rightly separated documents without a cover sheet that report one.
+    pub unexpected: usize,
+    pub errors: Vec<CoverError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverError {
+    pub index: usize,
+    pub output_document: Option<String>,
+    pub expected: Option<TruthCover>,
+    pub found: Option<FoundCover>,
+}
+
+/// The `page_count_mismatch` flag, checked on the rightly separated documents: present
+/// exactly when the cover sheet's page count differs from the document's pages with
+/// content.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageCountScore {
+    pub checked: usize,
+    /// Documents whose cover sheet states a wrong page count.
+    pub expected_flags: usize,
+    /// Checked documents flagged exactly when they should be.
+    pub correct: usize,
+    /// Expected but absent.
+    pub missing: usize,
+    /// Present but not expected.
+    pub false_flags: usize,
+    /// Truth documents with a cover-sheet page count that were separated wrongly.
+    pub unchecked: usize,
+    pub errors: Vec<PageCountError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PageCountError {
+    pub index: usize,
+    pub output_document: String,
+    pub cover_pages: Option<u32>,
+    pub pages: usize,
+    pub flagged: bool,
+}
+
+/// What reading barcodes and patch codes costs, against OCR (worker time).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadingCost {
+    pub documents: usize,
+    /// Pages in the documents, kept and removed.
+    pub pages: usize,
+    pub barcodes_ms: u64,
+    /// Absent when the output has no patch timings (older runs).
+    pub patch_ms: Option<u64>,
+    pub ocr_ms: u64,
+    pub barcodes_ms_per_page: f64,
+    pub patch_ms_per_page: Option<f64>,
+    pub ocr_ms_per_page: f64,
+    /// (barcodes + patch) / OCR; absent without OCR time.
+    pub share_of_ocr: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
     pub summary: Summary,
     pub pages: Vec<PageScore>,
+    /// Absent for plain tesseract output.
+    pub barcodes: Option<BarcodeScore>,
+    pub patches: Option<PatchScore>,
+    /// Present when the truth has separators or when asked for.
+    pub separation: Option<SeparationScore>,
+    pub reading_cost: Option<ReadingCost>,
+}
+
+/// What to score beyond the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions {
+    /// Score document boundaries even when the truth has no separators (a batch of one
+    /// document per file must score 100 %).
+    pub separation: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// The run's output, read leniently
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct ReportJson {
+    #[serde(default)]
+    documents: Vec<ReportDocJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportDocJson {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    pdf: Option<String>,
+    json: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DocJson {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    pages: Vec<PageJson>,
+    #[serde(default)]
+    removed_pages: Vec<RemovedJson>,
+    #[serde(default)]
+    separation: Option<SeparationJson>,
+    #[serde(default)]
+    timings_ms: TimingsJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageJson {
+    source_file: String,
+    frame: u32,
+    #[serde(default)]
+    cleanup: Option<CleanupRecord>,
+    #[serde(default)]
+    barcodes: Vec<BarcodeJson>,
+    #[serde(default)]
+    patch: Option<PatchJson>,
+    #[serde(default)]
+    ocr: Option<OcrJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RemovedJson {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(flatten)]
+    page: PageJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct BarcodeJson {
+    format: String,
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PatchJson {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OcrJson {
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SeparationJson {
+    #[serde(default)]
+    started_by: Option<serde_json::Value>,
+    #[serde(default)]
+    cover_sheet: Option<FoundCover>,
+    #[serde(default)]
+    flags: Vec<serde_json::Value>,
+}
+
+/// The cover-sheet fields an output document reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FoundCover {
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub case: Option<String>,
+    #[serde(default)]
+    pub pages: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TimingsJson {
+    #[serde(default)]
+    barcodes: u64,
+    #[serde(default)]
+    patch: Option<u64>,
+    #[serde(default)]
+    ocr: u64,
+}
+
+/// One output document with the text of its PDF pages.
+struct OutputDoc {
+    id: String,
+    record: DocJson,
+    /// `pdftotext` of each PDF page; absent when not read.
+    pdf_pages: Option<Vec<String>>,
+}
+
+impl OutputDoc {
+    fn kept(&self) -> BTreeSet<(String, u32)> {
+        self.record
+            .pages
+            .iter()
+            .map(|p| (p.source_file.clone(), p.frame))
+            .collect()
+    }
+
+    fn started_by(&self) -> Option<String> {
+        let v = self.record.separation.as_ref()?.started_by.as_ref()?;
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            v => v.get("kind").and_then(|k| k.as_str()).map(str::to_string),
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        self.record
+            .separation
+            .as_ref()
+            .map(|s| {
+                s.flags
+                    .iter()
+                    .filter_map(|f| match f {
+                        serde_json::Value::String(s) => Some(s.clone()),
+                        f => f.get("flag").and_then(|k| k.as_str()).map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn cover(&self) -> Option<&FoundCover> {
+        self.record.separation.as_ref()?.cover_sheet.as_ref()
+    }
 }
 
 /// What the output says about one page.
+#[derive(Default)]
 struct Found {
     text: Option<String>,
     pdf_text: Option<String>,
+    /// OCR text of a removed page (a separator sheet may carry it).
+    removed_text: Option<String>,
     cleanup: Option<CleanupRecord>,
+    /// Reported barcodes (format, text).
+    barcodes: Vec<(String, String)>,
+    patch: Option<String>,
+    /// Reason the page was removed from its document; None for a page of a PDF.
+    removed: Option<String>,
 }
 
 type FoundMap = HashMap<(String, u32), Found>;
 
 /// Evaluates the output folder of a run against the truth.
 pub fn evaluate(out_dir: &Path, truth: &Truth) -> Result<Evaluation> {
+    evaluate_with(out_dir, truth, EvalOptions::default())
+}
+
+/// Evaluates the output folder of a run against the truth, with options.
+pub fn evaluate_with(out_dir: &Path, truth: &Truth, opts: EvalOptions) -> Result<Evaluation> {
+    let docs = load_output(out_dir, true)?;
+    Ok(score_output(&docs, truth, opts))
+}
+
+/// Reads the report and every document JSON; with `read_pdf`, the PDFs' text too.
+fn load_output(out_dir: &Path, read_pdf: bool) -> Result<Vec<OutputDoc>> {
     let report_path = out_dir.join(crate::pipeline::REPORT_FILE);
-    let report: RunReport = serde_json::from_slice(
+    let report: ReportJson = serde_json::from_slice(
         &std::fs::read(&report_path)
             .with_context(|| format!("cannot read {}", report_path.display()))?,
     )
     .with_context(|| format!("{} is not a mailroom report", report_path.display()))?;
-
-    let mut found: FoundMap = HashMap::new();
+    let mut docs = Vec::new();
     for doc in &report.documents {
-        let record: DocumentRecord = serde_json::from_slice(
+        let record: DocJson = serde_json::from_slice(
             &std::fs::read(out_dir.join(&doc.json))
                 .with_context(|| format!("cannot read {}", doc.json))?,
         )
         .with_context(|| format!("{} is not a document record", doc.json))?;
-        let pdf_pages = match &doc.pdf {
-            Some(pdf) => pdftotext_pages(&out_dir.join(pdf))?,
-            None => Vec::new(),
-        };
-        if pdf_pages.len() < record.pages.len() {
-            bail!(
-                "{}: pdftotext found {} pages, the JSON lists {}",
+        let pdf_pages = match (&doc.pdf, read_pdf) {
+            (Some(pdf), true) => {
+                let pages = pdftotext_pages(&out_dir.join(pdf))?;
+                if pages.len() < record.pages.len() {
+                    bail!(
+                        "{}: pdftotext found {} pages, the JSON lists {}",
+                        doc.json,
+                        pages.len(),
+                        record.pages.len()
+                    );
+                }
+                Some(pages)
+            }
+            (None, true) if !record.pages.is_empty() => bail!(
+                "{}: the JSON lists {} pages but the report names no PDF",
                 doc.json,
-                pdf_pages.len(),
                 record.pages.len()
-            );
-        }
-        for (page, pdf_text) in record.pages.iter().zip(pdf_pages) {
+            ),
+            _ => None,
+        };
+        let id = [&record.id, &doc.id, &doc.json]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        docs.push(OutputDoc {
+            id,
+            record,
+            pdf_pages,
+        });
+    }
+    Ok(docs)
+}
+
+fn found_page(page: &PageJson, removed: Option<String>, pdf_text: Option<String>) -> Found {
+    Found {
+        text: page.ocr.as_ref().map(|o| o.text.clone()),
+        pdf_text,
+        removed_text: None,
+        cleanup: page.cleanup.clone(),
+        barcodes: page
+            .barcodes
+            .iter()
+            .map(|b| (b.format.clone(), b.text.clone()))
+            .collect(),
+        patch: page.patch.as_ref().map(|p| p.kind.clone()),
+        removed,
+    }
+}
+
+fn score_output(docs: &[OutputDoc], truth: &Truth, opts: EvalOptions) -> Evaluation {
+    let mut found: FoundMap = HashMap::new();
+    for doc in docs {
+        for (i, page) in doc.record.pages.iter().enumerate() {
+            let pdf_text = doc.pdf_pages.as_ref().and_then(|p| p.get(i).cloned());
             found.insert(
-                (page.source_file.clone(), page.frame as u32),
-                Found {
-                    text: page.ocr.as_ref().map(|o| o.text.clone()),
-                    pdf_text: Some(pdf_text),
-                    cleanup: Some(page.cleanup.clone()),
-                },
+                (page.source_file.clone(), page.frame),
+                found_page(page, None, pdf_text),
             );
         }
-        for removed in &record.removed_pages {
+        for removed in &doc.record.removed_pages {
             let page = &removed.page;
-            found.insert(
-                (page.source_file.clone(), page.frame as u32),
-                Found {
-                    text: None,
-                    pdf_text: None,
-                    cleanup: Some(page.cleanup.clone()),
-                },
+            // A removed page's text is no text of the document: kept apart, for the
+            // separator sheets' own CER.
+            let mut f = found_page(
+                page,
+                Some(removed.reason.clone().unwrap_or_else(|| "blank".into())),
+                None,
             );
+            f.removed_text = f.text.take();
+            found.insert((page.source_file.clone(), page.frame), f);
         }
     }
-    Ok(score(&found, truth))
+    let mut eval = score(&found, truth);
+    eval.barcodes = Some(score_barcodes(&found, truth));
+    eval.patches = Some(score_patches(&found, truth));
+    let has_separators = truth
+        .documents
+        .iter()
+        .any(|d| !d.separators.is_empty() || d.cover.is_some())
+        || truth.pages.iter().any(|p| p.kind.is_separator());
+    if has_separators || opts.separation {
+        eval.separation = Some(score_separation(docs, truth));
+    }
+    eval.reading_cost = Some(reading_cost(docs));
+    eval
 }
 
 /// Evaluates plain `tesseract <file> <base> tsv` output (one `<file name>.tsv` per batch
@@ -203,8 +677,7 @@ pub fn evaluate_tesseract_tsv(dir: &Path, truth: &Truth) -> Result<Evaluation> {
                 (file.to_string(), page.saturating_sub(1)),
                 Found {
                     text: Some(text),
-                    pdf_text: None,
-                    cleanup: None,
+                    ..Found::default()
                 },
             );
         }
@@ -224,6 +697,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
         let mut score = PageScore {
             file: t.file.clone(),
             frame: t.frame,
+            kind: t.kind,
             blank: t.blank,
             truth_chars: truth_text.chars().count(),
             cer: None,
@@ -232,6 +706,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
             wer_pdf: None,
             chars_on_blank: 0,
             delivered: got.is_some(),
+            removed: got.and_then(|g| g.removed.clone()),
             judged_blank,
             skew_true: t.skew_deg,
             skew_found,
@@ -248,10 +723,20 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
                     .as_deref()
                     .map_or(0, |s| normalise(s).chars().count());
             } else {
-                // A page with content judged blank lost all of its text.
-                let text = normalise(g.text.as_deref().unwrap_or(""));
-                score.cer = Some(error_rate(&chars(&truth_text), &chars(&text)));
-                score.wer = Some(error_rate(&words(&truth_text), &words(&text)));
+                if t.kind.is_separator() {
+                    // A separator sheet is no part of a document: its text is scored
+                    // where the output has it, apart from the letters.
+                    if let Some(text) = g.text.as_deref().or(g.removed_text.as_deref()) {
+                        let text = normalise(text);
+                        score.cer = Some(error_rate(&chars(&truth_text), &chars(&text)));
+                        score.wer = Some(error_rate(&words(&truth_text), &words(&text)));
+                    }
+                } else {
+                    // A page with content judged blank lost all of its text.
+                    let text = normalise(g.text.as_deref().unwrap_or(""));
+                    score.cer = Some(error_rate(&chars(&truth_text), &chars(&text)));
+                    score.wer = Some(error_rate(&words(&truth_text), &words(&text)));
+                }
                 if let Some(pdf_text) = &g.pdf_text {
                     let pdf_text = normalise(pdf_text);
                     score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
@@ -270,6 +755,15 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
         }
         pages.push(score);
     }
+    let letters = |f: fn(&PageScore) -> Option<f64>| {
+        stats(
+            pages
+                .iter()
+                .filter(|p| !p.kind.is_separator())
+                .filter_map(f)
+                .collect(),
+        )
+    };
     let collect = |f: fn(&PageScore) -> Option<f64>| stats(pages.iter().filter_map(f).collect());
     let checked: Vec<&PageScore> = pages.iter().filter(|p| p.upright.is_some()).collect();
     let upright = checked.iter().filter(|p| p.upright == Some(true)).count();
@@ -315,19 +809,512 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
     };
     let summary = Summary {
         pages: pages.len(),
-        text_pages: pages.iter().filter(|p| !p.blank).count(),
+        text_pages: pages
+            .iter()
+            .filter(|p| !p.blank && !p.kind.is_separator())
+            .count(),
         blank_pages: pages.iter().filter(|p| p.blank).count(),
+        separator_pages: pages.iter().filter(|p| p.kind.is_separator()).count(),
         undelivered_pages: pages.iter().filter(|p| !p.delivered).count(),
-        cer: collect(|p| p.cer),
-        wer: collect(|p| p.wer),
-        cer_pdf: collect(|p| p.cer_pdf),
-        wer_pdf: collect(|p| p.wer_pdf),
+        cer: letters(|p| p.cer),
+        wer: letters(|p| p.wer),
+        cer_pdf: letters(|p| p.cer_pdf),
+        wer_pdf: letters(|p| p.wer_pdf),
+        separator_cer: stats(
+            pages
+                .iter()
+                .filter(|p| p.kind.is_separator())
+                .filter_map(|p| p.cer)
+                .collect(),
+        ),
         skew_error: collect(|p| p.skew_error.filter(|_| p.skew_true.abs() <= 5.0)),
         skew_uncertain_pages: pages.iter().filter(|p| p.skew_uncertain).count(),
         rotation,
         blank,
     };
-    Evaluation { summary, pages }
+    Evaluation {
+        summary,
+        pages,
+        barcodes: None,
+        patches: None,
+        separation: None,
+        reading_cost: None,
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn page_label(file: &str, frame: u32) -> String {
+    format!("{file}:{frame}")
+}
+
+/// Barcodes: every truth page's barcodes against what was reported on that page.
+fn score_barcodes(found: &FoundMap, truth: &Truth) -> BarcodeScore {
+    let mut per_format: BTreeMap<String, FormatScore> = BTreeMap::new();
+    let mut missed_barcodes = Vec::new();
+    let mut misread_barcodes = Vec::new();
+    for t in &truth.pages {
+        let got = found.get(&(t.file.clone(), t.frame));
+        let reported: &[(String, String)] = got.map_or(&[], |g| &g.barcodes);
+        for b in &t.barcodes {
+            let entry = per_format.entry(b.format.clone()).or_default();
+            entry.expected += 1;
+            if reported
+                .iter()
+                .any(|(format, text)| *format == b.format && *text == b.text)
+            {
+                entry.found += 1;
+            } else {
+                entry.missed += 1;
+                missed_barcodes.push(MissedBarcode {
+                    file: t.file.clone(),
+                    frame: t.frame,
+                    format: b.format.clone(),
+                    text: b.text.clone(),
+                    delivered: got.is_some(),
+                });
+            }
+        }
+        // The same symbol reported twice is one read; only values the page does not
+        // carry are misreads.
+        let mut seen = BTreeSet::new();
+        for (format, text) in reported {
+            if !seen.insert((format, text)) {
+                continue;
+            }
+            if !t
+                .barcodes
+                .iter()
+                .any(|b| b.format == *format && b.text == *text)
+            {
+                per_format.entry(format.clone()).or_default().misreads += 1;
+                misread_barcodes.push(Misread {
+                    file: t.file.clone(),
+                    frame: t.frame,
+                    format: format.clone(),
+                    text: text.clone(),
+                    truth: t.barcodes.clone(),
+                });
+            }
+        }
+    }
+    for f in per_format.values_mut() {
+        f.read_rate = ratio(f.found, f.expected);
+    }
+    let expected: usize = per_format.values().map(|f| f.expected).sum();
+    let found_n: usize = per_format.values().map(|f| f.found).sum();
+    BarcodeScore {
+        expected,
+        found: found_n,
+        missed: expected - found_n,
+        read_rate: ratio(found_n, expected),
+        misreads: misread_barcodes.len(),
+        per_format,
+        missed_barcodes,
+        misread_barcodes,
+    }
+}
+
+/// The serde name of a patch type ("patch_1" .. "patch_t").
+pub fn patch_name(p: PatchType) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{p:?}"))
+}
+
+const NO_PATCH: &str = "none";
+
+/// Patch codes: confusion matrix over the delivered truth pages.
+fn score_patches(found: &FoundMap, truth: &Truth) -> PatchScore {
+    let mut labels: Vec<String> = PatchType::ALL.into_iter().map(patch_name).collect();
+    labels.push(NO_PATCH.to_string());
+    // Types this version does not know go before "none".
+    for g in found.values() {
+        if let Some(p) = &g.patch {
+            if !labels.contains(p) {
+                labels.insert(labels.len() - 1, p.clone());
+            }
+        }
+    }
+    let index = |name: Option<&str>| {
+        let name = name.unwrap_or(NO_PATCH);
+        labels
+            .iter()
+            .position(|l| l == name)
+            .unwrap_or(labels.len() - 1)
+    };
+    let mut matrix = vec![vec![0usize; labels.len()]; labels.len()];
+    let mut score = PatchScore {
+        labels: Vec::new(),
+        matrix: Vec::new(),
+        pages: 0,
+        patch_pages: 0,
+        right: 0,
+        wrong_type: 0,
+        missed: 0,
+        false_patches: 0,
+        undelivered_patch_pages: 0,
+        errors: Vec::new(),
+    };
+    for t in &truth.pages {
+        let want = t.patch.map(patch_name);
+        let Some(g) = found.get(&(t.file.clone(), t.frame)) else {
+            score.undelivered_patch_pages += usize::from(want.is_some());
+            continue;
+        };
+        score.pages += 1;
+        let got = g.patch.clone();
+        matrix[index(want.as_deref())][index(got.as_deref())] += 1;
+        match (&want, &got) {
+            (Some(w), Some(f)) if w == f => score.right += 1,
+            (Some(_), Some(_)) => score.wrong_type += 1,
+            (Some(_), None) => score.missed += 1,
+            (None, Some(_)) => score.false_patches += 1,
+            (None, None) => {}
+        }
+        score.patch_pages += usize::from(want.is_some());
+        if want != got {
+            score.errors.push(PatchError {
+                file: t.file.clone(),
+                frame: t.frame,
+                truth: want,
+                found: got,
+            });
+        }
+    }
+    score.labels = labels;
+    score.matrix = matrix;
+    score
+}
+
+type PageSet = BTreeSet<(String, u32)>;
+
+/// Document boundaries, separator sheets, cover-sheet fields and page-count flags.
+fn score_separation(docs: &[OutputDoc], truth: &Truth) -> SeparationScore {
+    let kept: Vec<PageSet> = docs.iter().map(OutputDoc::kept).collect();
+    let label = |(f, n): &(String, u32)| page_label(f, *n);
+    // Each truth document's pages with content, in order.
+    let expected: Vec<Vec<(String, u32)>> = truth
+        .documents
+        .iter()
+        .map(|d| {
+            d.pages
+                .iter()
+                .filter_map(|&i| truth.pages.get(i))
+                .filter(|p| !p.blank && !p.kind.is_separator())
+                .map(|p| (p.file.clone(), p.frame))
+                .collect()
+        })
+        .collect();
+    let expected_sets: Vec<PageSet> = expected
+        .iter()
+        .map(|e| e.iter().cloned().collect())
+        .collect();
+    let matched: Vec<Option<usize>> = expected_sets
+        .iter()
+        .map(|e| {
+            if e.is_empty() {
+                None
+            } else {
+                kept.iter().position(|k| k == e)
+            }
+        })
+        .collect();
+    let mut wrong_documents = Vec::new();
+    for (index, (want, set)) in expected.iter().zip(&expected_sets).enumerate() {
+        // A document without pages with content has nothing to deliver: right when none
+        // of its pages is kept anywhere.
+        if matched[index].is_some()
+            || (set.is_empty()
+                && !truth.documents[index].pages.iter().any(|&i| {
+                    truth.pages.get(i).is_some_and(|p| {
+                        kept.iter().any(|k| k.contains(&(p.file.clone(), p.frame)))
+                    })
+                }))
+        {
+            continue;
+        }
+        let held_by: Vec<Holder> = docs
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.iter().any(|p| set.contains(p)))
+            .map(|(d, k)| Holder {
+                id: d.id.clone(),
+                pages: k.len(),
+                holds: k.iter().filter(|p| set.contains(*p)).count(),
+                extra_pages: d
+                    .record
+                    .pages
+                    .iter()
+                    .map(|p| (p.source_file.clone(), p.frame))
+                    .filter(|p| !set.contains(p))
+                    .map(|p| label(&p))
+                    .collect(),
+            })
+            .collect();
+        let not_kept: Vec<String> = want
+            .iter()
+            .filter(|p| !kept.iter().any(|k| k.contains(*p)))
+            .map(label)
+            .collect();
+        let mut problem = Vec::new();
+        if held_by.len() > 1 {
+            problem.push(format!("split over {} documents", held_by.len()));
+        }
+        let extra: usize = held_by.iter().map(|h| h.extra_pages.len()).sum();
+        if extra > 0 {
+            problem.push(format!("merged with {extra} other pages"));
+        }
+        if !not_kept.is_empty() {
+            problem.push(format!("{} pages in no PDF", not_kept.len()));
+        }
+        wrong_documents.push(WrongDocument {
+            index,
+            expected: want.iter().map(label).collect(),
+            problem: problem.join(", "),
+            held_by,
+            not_kept,
+        });
+    }
+    let output_documents = kept.iter().filter(|k| !k.is_empty()).count();
+    let unmatched_output_documents: Vec<UnmatchedDocument> = docs
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| !k.is_empty() && !expected_sets.contains(k))
+        .map(|(d, _)| UnmatchedDocument {
+            id: d.id.clone(),
+            pages: d
+                .record
+                .pages
+                .iter()
+                .map(|p| page_label(&p.source_file, p.frame))
+                .collect(),
+            started_by: d.started_by(),
+        })
+        .collect();
+
+    // Separator sheets: removed as such, or kept in a PDF by mistake.
+    let mut removed_as_separator: BTreeSet<(String, u32)> = BTreeSet::new();
+    for d in docs {
+        for r in &d.record.removed_pages {
+            if r.reason.as_deref() == Some("separator") {
+                removed_as_separator.insert((r.page.source_file.clone(), r.page.frame));
+            }
+        }
+    }
+    let separators: Vec<(String, u32)> = truth
+        .pages
+        .iter()
+        .filter(|p| p.kind.is_separator())
+        .map(|p| (p.file.clone(), p.frame))
+        .collect();
+    let separator_pages_kept_list: Vec<String> = separators
+        .iter()
+        .filter(|p| kept.iter().any(|k| k.contains(*p)))
+        .map(label)
+        .collect();
+
+    let mut started_by = BTreeMap::new();
+    let mut flags = BTreeMap::new();
+    for (d, k) in docs.iter().zip(&kept) {
+        if !k.is_empty() {
+            *started_by
+                .entry(d.started_by().unwrap_or_else(|| "unknown".into()))
+                .or_insert(0) += 1;
+        }
+        for f in d.flags() {
+            *flags.entry(f).or_insert(0) += 1;
+        }
+    }
+
+    // Cover sheets: the output document that matches the truth document, else the one
+    // keeping its first page (the cover sheet started that one).
+    let mut covers = CoverScore {
+        documents: 0,
+        right: 0,
+        wrong: 0,
+        unread: 0,
+        unexpected: 0,
+        errors: Vec::new(),
+    };
+    let mut page_count_flags = PageCountScore {
+        checked: 0,
+        expected_flags: 0,
+        correct: 0,
+        missing: 0,
+        false_flags: 0,
+        unchecked: 0,
+        errors: Vec::new(),
+    };
+    for (index, td) in truth.documents.iter().enumerate() {
+        let holder = matched[index].or_else(|| {
+            let first = expected[index].first()?;
+            kept.iter().position(|k| k.contains(first))
+        });
+        let doc = holder.map(|i| &docs[i]);
+        let found_cover = doc.and_then(OutputDoc::cover);
+        if let Some(want) = &td.cover {
+            covers.documents += 1;
+            let ok = found_cover.is_some_and(|f| {
+                f.unit == want.unit && f.case == want.case && f.pages == want.pages
+            });
+            if ok {
+                covers.right += 1;
+            } else {
+                if found_cover.is_some() {
+                    covers.wrong += 1;
+                } else {
+                    covers.unread += 1;
+                }
+                covers.errors.push(CoverError {
+                    index,
+                    output_document: doc.map(|d| d.id.clone()),
+                    expected: Some(want.clone()),
+                    found: found_cover.cloned(),
+                });
+            }
+        } else if matched[index].is_some() && found_cover.is_some() {
+            covers.unexpected += 1;
+            covers.errors.push(CoverError {
+                index,
+                output_document: doc.map(|d| d.id.clone()),
+                expected: None,
+                found: found_cover.cloned(),
+            });
+        }
+        let Some(m) = matched[index] else {
+            page_count_flags.unchecked +=
+                usize::from(td.cover.as_ref().is_some_and(|c| c.pages.is_some()));
+            continue;
+        };
+        let pages = expected[index].len();
+        let cover_pages = td.cover.as_ref().and_then(|c| c.pages);
+        let want_flag = cover_pages.is_some_and(|p| p as usize != pages);
+        let flagged = docs[m].flags().iter().any(|f| f == "page_count_mismatch");
+        page_count_flags.checked += 1;
+        page_count_flags.expected_flags += usize::from(want_flag);
+        match (want_flag, flagged) {
+            (true, false) => page_count_flags.missing += 1,
+            (false, true) => page_count_flags.false_flags += 1,
+            _ => page_count_flags.correct += 1,
+        }
+        if want_flag != flagged {
+            page_count_flags.errors.push(PageCountError {
+                index,
+                output_document: docs[m].id.clone(),
+                cover_pages,
+                pages,
+                flagged,
+            });
+        }
+    }
+
+    let truth_documents = truth.documents.len();
+    let wrong = wrong_documents.len();
+    SeparationScore {
+        truth_documents,
+        right: truth_documents - wrong,
+        wrong,
+        accuracy: ratio(truth_documents - wrong, truth_documents),
+        wrong_documents,
+        output_documents,
+        evidence_only_documents: docs.len() - output_documents,
+        unmatched_output_documents,
+        separator_pages: separators.len(),
+        separator_pages_removed: separators
+            .iter()
+            .filter(|p| removed_as_separator.contains(*p))
+            .count(),
+        separator_pages_kept: separator_pages_kept_list.len(),
+        separator_pages_kept_list,
+        started_by,
+        flags,
+        covers,
+        page_count_flags,
+    }
+}
+
+/// Barcode and patch reading time against OCR time, over all documents.
+fn reading_cost(docs: &[OutputDoc]) -> ReadingCost {
+    let pages: usize = docs
+        .iter()
+        .map(|d| d.record.pages.len() + d.record.removed_pages.len())
+        .sum();
+    let barcodes_ms: u64 = docs.iter().map(|d| d.record.timings_ms.barcodes).sum();
+    let ocr_ms: u64 = docs.iter().map(|d| d.record.timings_ms.ocr).sum();
+    let patch_ms: Option<u64> = docs
+        .iter()
+        .filter_map(|d| d.record.timings_ms.patch)
+        .fold(None, |acc, v| Some(acc.unwrap_or(0) + v));
+    let per_page = |ms: u64| {
+        if pages == 0 {
+            0.0
+        } else {
+            ms as f64 / pages as f64
+        }
+    };
+    ReadingCost {
+        documents: docs.len(),
+        pages,
+        barcodes_ms,
+        patch_ms,
+        ocr_ms,
+        barcodes_ms_per_page: per_page(barcodes_ms),
+        patch_ms_per_page: patch_ms.map(per_page),
+        ocr_ms_per_page: per_page(ocr_ms),
+        share_of_ocr: (ocr_ms > 0)
+            .then(|| (barcodes_ms + patch_ms.unwrap_or(0)) as f64 / ocr_ms as f64),
+    }
+}
+
+impl Evaluation {
+    /// Why `--require-separation` fails: empty when document boundaries are all right (no
+    /// wrong truth document, no output document matching no letter, no separator sheet
+    /// in a PDF), no barcode was misread and no patch code was found where there is none.
+    pub fn separation_failures(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        match &self.separation {
+            Some(s) => {
+                if s.wrong > 0 {
+                    why.push(format!(
+                        "{} of {} documents separated wrongly",
+                        s.wrong, s.truth_documents
+                    ));
+                }
+                if !s.unmatched_output_documents.is_empty() {
+                    why.push(format!(
+                        "{} output documents match no letter",
+                        s.unmatched_output_documents.len()
+                    ));
+                }
+                if s.separator_pages_kept > 0 {
+                    why.push(format!(
+                        "{} separator sheets kept in a PDF",
+                        s.separator_pages_kept
+                    ));
+                }
+            }
+            None => why.push("document separation was not scored".into()),
+        }
+        if let Some(b) = &self.barcodes {
+            if b.misreads > 0 {
+                why.push(format!("{} barcodes misread", b.misreads));
+            }
+        }
+        if let Some(p) = &self.patches {
+            if p.false_patches > 0 {
+                why.push(format!("{} false patch codes", p.false_patches));
+            }
+        }
+        why
+    }
 }
 
 /// Text of each page of a PDF as `pdftotext -raw` extracts it (content-stream order).
@@ -421,7 +1408,12 @@ impl Evaluation {
                 (true, true, true) => "blank",
                 (true, true, false) => "BLANK?",
                 (true, false, true) => "LOST!",
-                (true, false, false) => "text",
+                (true, false, false) => match p.kind {
+                    PageKind::CoverSheet => "cover",
+                    PageKind::PatchSheet => "patch",
+                    PageKind::SeparatorSheet => "sep",
+                    _ => "text",
+                },
             };
             let skew = p
                 .skew_error
@@ -463,13 +1455,16 @@ impl Evaluation {
             None => format!("{name:<8} -\n"),
         };
         s.push_str(&format!(
-            "\n{} pages: {} with text, {} blank, {} not delivered\n",
-            m.pages, m.text_pages, m.blank_pages, m.undelivered_pages
+            "\n{} pages: {} with text, {} blank, {} separator sheets, {} not delivered\n",
+            m.pages, m.text_pages, m.blank_pages, m.separator_pages, m.undelivered_pages
         ));
         s.push_str(&line("CER", &m.cer));
         s.push_str(&line("WER", &m.wer));
         s.push_str(&line("CER pdf", &m.cer_pdf));
         s.push_str(&line("WER pdf", &m.wer_pdf));
+        if m.separator_cer.is_some() {
+            s.push_str(&line("CER sep", &m.separator_cer));
+        }
         if let Some(st) = &m.skew_error {
             s.push_str(&format!(
                 "skew     residual error mean {:.3} deg, median {:.3} deg, worst {:.3} deg; {} pages flagged uncertain\n",
@@ -495,13 +1490,272 @@ impl Evaluation {
             b.precision * 100.0,
             b.content_judged_blank
         ));
+        if let Some(b) = &self.barcodes {
+            s.push_str(&b.text());
+        }
+        if let Some(p) = &self.patches {
+            s.push_str(&p.text());
+        }
+        if let Some(sep) = &self.separation {
+            s.push_str(&sep.text());
+        }
+        if let Some(c) = &self.reading_cost {
+            s.push_str(&c.text());
+        }
         s
+    }
+}
+
+impl BarcodeScore {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "barcodes {} of {} read ({:.1} %), {} missed, {} misreads\n",
+            self.found,
+            self.expected,
+            self.read_rate * 100.0,
+            self.missed,
+            self.misreads
+        );
+        for (format, f) in &self.per_format {
+            s.push_str(&format!(
+                "  {format:<11} {:>4} of {:<4} read ({:5.1} %), {} missed, {} misreads\n",
+                f.found,
+                f.expected,
+                f.read_rate * 100.0,
+                f.missed,
+                f.misreads
+            ));
+        }
+        for m in &self.missed_barcodes {
+            s.push_str(&format!(
+                "  MISSED  {}:{} {} {:?}{}\n",
+                m.file,
+                m.frame,
+                m.format,
+                m.text,
+                if m.delivered {
+                    ""
+                } else {
+                    " (page not delivered)"
+                }
+            ));
+        }
+        for m in &self.misread_barcodes {
+            let truth: Vec<String> = m
+                .truth
+                .iter()
+                .map(|b| format!("{} {:?}", b.format, b.text))
+                .collect();
+            s.push_str(&format!(
+                "  MISREAD {}:{} {} {:?} (page carries: {})\n",
+                m.file,
+                m.frame,
+                m.format,
+                m.text,
+                if truth.is_empty() {
+                    "no barcode".to_string()
+                } else {
+                    truth.join(", ")
+                }
+            ));
+        }
+        s
+    }
+}
+
+impl PatchScore {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "patches  {} of {} patch pages right, {} wrong type, {} missed, {} false patches ({} delivered pages; {} patch pages not delivered)\n",
+            self.right,
+            self.patch_pages,
+            self.wrong_type,
+            self.missed,
+            self.false_patches,
+            self.pages,
+            self.undelivered_patch_pages
+        );
+        if self.patch_pages > 0 || self.false_patches > 0 {
+            s.push_str("  truth \\ found");
+            for l in &self.labels {
+                s.push_str(&format!(" {l:>8}"));
+            }
+            s.push('\n');
+            for (l, row) in self.labels.iter().zip(&self.matrix) {
+                s.push_str(&format!("  {l:<13}"));
+                for v in row {
+                    s.push_str(&format!(" {v:>8}"));
+                }
+                s.push('\n');
+            }
+        }
+        for e in &self.errors {
+            s.push_str(&format!(
+                "  PATCH   {}:{} truth {} found {}\n",
+                e.file,
+                e.frame,
+                e.truth.as_deref().unwrap_or(NO_PATCH),
+                e.found.as_deref().unwrap_or(NO_PATCH)
+            ));
+        }
+        s
+    }
+}
+
+impl SeparationScore {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "documents {} of {} right ({:.1} %); {} output documents ({} evidence only), {} match no letter; separator sheets: {} removed, {} kept in a PDF, of {}\n",
+            self.right,
+            self.truth_documents,
+            self.accuracy * 100.0,
+            self.output_documents,
+            self.evidence_only_documents,
+            self.unmatched_output_documents.len(),
+            self.separator_pages_removed,
+            self.separator_pages_kept,
+            self.separator_pages
+        );
+        if !self.started_by.is_empty() {
+            let by: Vec<String> = self
+                .started_by
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            s.push_str(&format!("  started by: {}\n", by.join(", ")));
+        }
+        if !self.flags.is_empty() {
+            let flags: Vec<String> = self.flags.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            s.push_str(&format!("  flags: {}\n", flags.join(", ")));
+        }
+        for w in &self.wrong_documents {
+            let held: Vec<String> = w
+                .held_by
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} ({} of its {} pages{})",
+                        h.id,
+                        h.holds,
+                        h.pages,
+                        if h.extra_pages.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; also {}", h.extra_pages.join(" "))
+                        }
+                    )
+                })
+                .collect();
+            s.push_str(&format!(
+                "  WRONG   letter {} [{}]: {}; in {}{}\n",
+                w.index,
+                w.expected.join(" "),
+                w.problem,
+                if held.is_empty() {
+                    "no document".to_string()
+                } else {
+                    held.join(", ")
+                },
+                if w.not_kept.is_empty() {
+                    String::new()
+                } else {
+                    format!("; in no PDF: {}", w.not_kept.join(" "))
+                }
+            ));
+        }
+        for u in &self.unmatched_output_documents {
+            s.push_str(&format!(
+                "  EXTRA   {} [{}] started by {}\n",
+                u.id,
+                u.pages.join(" "),
+                u.started_by.as_deref().unwrap_or("unknown")
+            ));
+        }
+        if !self.separator_pages_kept_list.is_empty() {
+            s.push_str(&format!(
+                "  SEPARATOR KEPT {}\n",
+                self.separator_pages_kept_list.join(" ")
+            ));
+        }
+        let c = &self.covers;
+        if c.documents > 0 || c.unexpected > 0 {
+            s.push_str(&format!(
+                "covers   {} of {} cover sheets read right, {} wrong, {} unread; {} reported where there is none\n",
+                c.right, c.documents, c.wrong, c.unread, c.unexpected
+            ));
+            for e in &c.errors {
+                let show = |f: Option<(&str, &Option<String>, Option<u32>)>| match f {
+                    Some((unit, case, pages)) => format!(
+                        "unit {unit} case {} pages {}",
+                        case.as_deref().unwrap_or("-"),
+                        pages.map_or("-".to_string(), |p| p.to_string())
+                    ),
+                    None => "nothing".to_string(),
+                };
+                s.push_str(&format!(
+                    "  COVER   letter {} in {}: expected {}, found {}\n",
+                    e.index,
+                    e.output_document.as_deref().unwrap_or("no document"),
+                    show(
+                        e.expected
+                            .as_ref()
+                            .map(|c| (c.unit.as_str(), &c.case, c.pages))
+                    ),
+                    show(
+                        e.found
+                            .as_ref()
+                            .map(|c| (c.unit.as_str(), &c.case, c.pages))
+                    )
+                ));
+            }
+        }
+        let p = &self.page_count_flags;
+        s.push_str(&format!(
+            "page count flags {} of {} documents right ({} expected), {} missing, {} false; {} not checked (separated wrongly)\n",
+            p.correct, p.checked, p.expected_flags, p.missing, p.false_flags, p.unchecked
+        ));
+        for e in &p.errors {
+            s.push_str(&format!(
+                "  COUNT   letter {} in {}: cover says {}, {} pages with content, {}\n",
+                e.index,
+                e.output_document,
+                e.cover_pages.map_or("-".to_string(), |p| p.to_string()),
+                e.pages,
+                if e.flagged {
+                    "flagged wrongly"
+                } else {
+                    "not flagged"
+                }
+            ));
+        }
+        s
+    }
+}
+
+impl ReadingCost {
+    fn text(&self) -> String {
+        let patch = self
+            .patch_ms_per_page
+            .map_or("- (not timed)".to_string(), |v| format!("{v:.1}"));
+        format!(
+            "reading  barcodes {:.1} ms/page, patch codes {} ms/page, OCR {:.1} ms/page over {} pages: {}\n",
+            self.barcodes_ms_per_page,
+            patch,
+            self.ocr_ms_per_page,
+            self.pages,
+            self.share_of_ocr.map_or("no OCR time".to_string(), |v| format!(
+                "{:.1} % of the OCR time",
+                v * 100.0
+            ))
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::truth::{TruthDocument, TruthPage, TRUTH_SCHEMA_VERSION};
+    use serde_json::{json, Value};
 
     #[test]
     fn levenshtein_known_values() {
@@ -526,28 +1780,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tesseract_tsv_pages_map_to_frames() {
-        use crate::lab::truth::{PageKind, TruthPage, TRUTH_SCHEMA_VERSION};
-        let dir = tempfile::tempdir().unwrap();
-        let head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n";
-        let rows =
-            "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t90\tErste\n5\t2\t1\t1\t1\t1\t0\t0\t9\t9\t90\tZweite\n";
-        std::fs::write(dir.path().join("a.tif.tsv"), format!("{head}{rows}")).unwrap();
-        let page = |frame: u32, text: &str| TruthPage {
-            file: "a.tif".into(),
+    fn truth_page(file: &str, frame: u32, kind: PageKind, text: &str) -> TruthPage {
+        TruthPage {
+            file: file.into(),
             frame,
-            kind: PageKind::Letter,
+            kind,
             text: text.into(),
             skew_deg: 0.0,
             rotation: 0,
-            blank: false,
+            blank: kind == PageKind::BlankBack,
             dpi: 300,
             black_edges: false,
             punch_holes: false,
             barcodes: Vec::new(),
             patch: None,
-        };
+        }
+    }
+
+    #[test]
+    fn tesseract_tsv_pages_map_to_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n";
+        let rows =
+            "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t90\tErste\n5\t2\t1\t1\t1\t1\t0\t0\t9\t9\t90\tZweite\n";
+        std::fs::write(dir.path().join("a.tif.tsv"), format!("{head}{rows}")).unwrap();
+        let page = |frame: u32, text: &str| truth_page("a.tif", frame, PageKind::Letter, text);
         let truth = Truth {
             schema_version: TRUTH_SCHEMA_VERSION,
             seed: 0,
@@ -567,6 +1824,7 @@ mod tests {
         assert!((e.pages[1].cer.unwrap() - 1.0 / 6.0).abs() < 1e-9);
         assert!(!e.pages[2].delivered);
         assert_eq!(e.summary.undelivered_pages, 1);
+        assert!(e.barcodes.is_none() && e.separation.is_none());
     }
 
     #[test]
@@ -575,5 +1833,513 @@ mod tests {
         assert!((s.mean - 0.25).abs() < 1e-12);
         assert!((s.median - 0.25).abs() < 1e-12);
         assert_eq!(s.worst, 0.4);
+    }
+
+    const COVER_QR: &str = "MAILROOM-COVER/1|unit=61|case=61.2-1%2F2026|pages=2";
+
+    /// A stream of three letters, each behind a separator: a cover sheet (QR, Patch 2)
+    /// in front of a two-page letter with a blank back, a Patch 1 sheet in front of a
+    /// one-page letter, a Code 39 separator in front of a two-page letter with an
+    /// invoice barcode. `cover_pages` is what the cover sheet says (2 is right).
+    fn stream_truth(cover_pages: u32) -> Truth {
+        let mut pages = vec![
+            truth_page("a.tif", 0, PageKind::CoverSheet, "Deckblatt 61"),
+            truth_page("a.tif", 1, PageKind::Letter, "Brief eins Seite eins"),
+            truth_page("a.tif", 2, PageKind::Letter, "Brief eins Seite zwei"),
+            truth_page("a.tif", 3, PageKind::BlankBack, ""),
+            truth_page("b.tif", 0, PageKind::PatchSheet, "Patch 1"),
+            truth_page("b.tif", 1, PageKind::Letter, "Brief zwei"),
+            truth_page("c.tif", 0, PageKind::SeparatorSheet, "Trennblatt"),
+            truth_page("c.tif", 1, PageKind::Letter, "Brief drei"),
+            truth_page("c.tif", 2, PageKind::Letter, "Brief drei Ende"),
+        ];
+        let bc = |format: &str, text: &str| TruthBarcode {
+            format: format.into(),
+            text: text.into(),
+        };
+        pages[0].barcodes = vec![bc("QRCode", COVER_QR)];
+        pages[0].patch = Some(PatchType::Patch2);
+        pages[1].barcodes = vec![bc("Code128", "FB61-1")];
+        pages[4].patch = Some(PatchType::Patch1);
+        pages[6].barcodes = vec![bc("Code39", "PATCHT")];
+        pages[7].barcodes = vec![bc("Code128", "INV-7")];
+        let doc = |pages: Vec<usize>, separators: Vec<usize>| TruthDocument {
+            pages,
+            unit: "61".into(),
+            unit_name: "Stadtplanung".into(),
+            subject: "Betreff".into(),
+            separators,
+            cover: None,
+        };
+        let mut documents = vec![
+            doc(vec![1, 2, 3], vec![0]),
+            doc(vec![5], vec![4]),
+            doc(vec![7, 8], vec![6]),
+        ];
+        documents[0].cover = Some(TruthCover {
+            unit: "61".into(),
+            case: Some("61.2-1/2026".into()),
+            pages: Some(cover_pages),
+        });
+        Truth {
+            schema_version: TRUTH_SCHEMA_VERSION,
+            seed: 0,
+            generator: "test".into(),
+            pages,
+            documents,
+        }
+    }
+
+    /// A page record as the document JSON has it: (format, text) barcodes, patch name,
+    /// OCR text (None: not OCRed).
+    fn page(file: &str, frame: u32, barcodes: &[(&str, &str)], patch: Option<&str>) -> Value {
+        json!({
+            "number": 1,
+            "source_file": file,
+            "frame": frame,
+            "barcodes": barcodes
+                .iter()
+                .map(|(f, t)| json!({"format": f, "text": t, "corners": [[0,0],[1,0],[1,1],[0,1]], "orientation": 0}))
+                .collect::<Vec<_>>(),
+            "patch": patch.map(|p| json!({"type": p, "bbox": [0, 0, 1, 1], "bars_mm": [5.1, 5.1, 2.0, 2.0]})),
+        })
+    }
+
+    fn with_text(mut page: Value, text: &str) -> Value {
+        page["ocr"] = json!({"language": "deu", "words": 1, "text": text, "lines": []});
+        page
+    }
+
+    fn removed(reason: &str, mut page: Value) -> Value {
+        page["reason"] = json!(reason);
+        page
+    }
+
+    fn doc(id: &str, pages: Vec<Value>, removed: Vec<Value>, separation: Value) -> Value {
+        json!({
+            "schema_version": 2,
+            "id": id,
+            "pdf": if pages.is_empty() { Value::Null } else { json!({"file": format!("{id}.pdf")}) },
+            "pages": pages,
+            "removed_pages": removed,
+            "separation": separation,
+            "timings_ms": {"decode": 1, "cleanup": 2, "barcodes": 0, "ocr": 0, "encode": 1, "pdf": 1},
+        })
+    }
+
+    fn started(kind: &str) -> Value {
+        json!({"started_by": {"kind": kind}, "cover_sheet": null, "flags": []})
+    }
+
+    /// Writes report.json and documents/<id>.json as JSON text and scores them (without
+    /// the PDFs' text).
+    fn run(docs: &[Value], truth: &Truth, opts: EvalOptions) -> Evaluation {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("documents")).unwrap();
+        let mut entries = Vec::new();
+        for d in docs {
+            let id = d["id"].as_str().unwrap();
+            let json = format!("documents/{id}.json");
+            std::fs::write(
+                dir.path().join(&json),
+                serde_json::to_string_pretty(d).unwrap(),
+            )
+            .unwrap();
+            entries.push(json!({
+                "id": id,
+                "pdf": if d["pdf"].is_null() { Value::Null } else { json!(format!("documents/{id}.pdf")) },
+                "json": json,
+            }));
+        }
+        let report = json!({"schema_version": 1, "batch": "/nowhere", "documents": entries});
+        std::fs::write(
+            dir.path().join(crate::pipeline::REPORT_FILE),
+            report.to_string(),
+        )
+        .unwrap();
+        score_output(&load_output(dir.path(), false).unwrap(), truth, opts)
+    }
+
+    /// The stream separated rightly, with reading errors: Code128 FB61-1 read as
+    /// FB61-7 (a misread and a miss), INV-7 not read, a false EAN-13 read, Patch 1 read
+    /// as Patch 6, a false Patch 4 on a letter.
+    fn right_stream_output(cover_flags: Value) -> Vec<Value> {
+        let mut d1 = doc(
+            "d1",
+            vec![
+                with_text(
+                    page("a.tif", 1, &[("Code128", "FB61-7")], None),
+                    "Brief eins Seite eins",
+                ),
+                with_text(page("a.tif", 2, &[], None), "Brief eins Seite zwei"),
+            ],
+            vec![
+                removed(
+                    "separator",
+                    page("a.tif", 0, &[("QRCode", COVER_QR)], Some("patch_2")),
+                ),
+                removed("blank", page("a.tif", 3, &[], None)),
+            ],
+            json!({
+                "started_by": {"kind": "cover_sheet"},
+                "cover_sheet": {"unit": "61", "unit_name": "Stadtplanung", "case": "61.2-1/2026", "pages": 2},
+                "flags": cover_flags,
+            }),
+        );
+        d1["timings_ms"] = json!({"barcodes": 30, "patch": 6, "ocr": 300});
+        let mut d2 = doc(
+            "d2",
+            vec![with_text(
+                page("b.tif", 1, &[], Some("patch_4")),
+                "Brief zwei",
+            )],
+            vec![removed("separator", page("b.tif", 0, &[], Some("patch_6")))],
+            started("patch_code"),
+        );
+        d2["timings_ms"] = json!({"barcodes": 10, "patch": 2, "ocr": 100});
+        let mut d3 = doc(
+            "d3",
+            vec![
+                with_text(page("c.tif", 1, &[], None), "Brief drei"),
+                with_text(
+                    page("c.tif", 2, &[("EAN13", "4006381333931")], None),
+                    "Brief drei Ende",
+                ),
+            ],
+            vec![removed(
+                "separator",
+                page("c.tif", 0, &[("Code39", "PATCHT")], None),
+            )],
+            started("separator_barcode"),
+        );
+        d3["timings_ms"] = json!({"barcodes": 20, "patch": 4, "ocr": 200});
+        vec![d1, d2, d3]
+    }
+
+    #[test]
+    fn barcodes_are_scored_per_symbology_with_misses_and_misreads() {
+        let truth = stream_truth(2);
+        let e = run(
+            &right_stream_output(json!([])),
+            &truth,
+            EvalOptions::default(),
+        );
+        let b = e.barcodes.as_ref().unwrap();
+        assert_eq!((b.expected, b.found, b.missed, b.misreads), (4, 2, 2, 2));
+        assert!((b.read_rate - 0.5).abs() < 1e-12);
+        let f = &b.per_format;
+        assert_eq!((f["QRCode"].expected, f["QRCode"].found), (1, 1));
+        assert_eq!((f["Code39"].expected, f["Code39"].found), (1, 1));
+        let c128 = &f["Code128"];
+        assert_eq!(
+            (c128.expected, c128.found, c128.missed, c128.misreads),
+            (2, 0, 2, 1)
+        );
+        assert_eq!((f["EAN13"].expected, f["EAN13"].misreads), (0, 1));
+        let missed: Vec<&str> = b.missed_barcodes.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(missed, ["FB61-1", "INV-7"]);
+        let wrong = &b.misread_barcodes[0];
+        assert_eq!((wrong.file.as_str(), wrong.frame), ("a.tif", 1));
+        assert_eq!(wrong.text, "FB61-7");
+        assert_eq!(wrong.truth[0].text, "FB61-1");
+        let false_read = &b.misread_barcodes[1];
+        assert_eq!((false_read.format.as_str(), false_read.frame), ("EAN13", 2));
+        assert!(false_read.truth.is_empty());
+        assert!(e.table().contains("MISREAD c.tif:2 EAN13"));
+    }
+
+    #[test]
+    fn patch_confusion_matrix_shows_a_1_6_swap_and_a_false_patch() {
+        let truth = stream_truth(2);
+        let e = run(
+            &right_stream_output(json!([])),
+            &truth,
+            EvalOptions::default(),
+        );
+        let p = e.patches.as_ref().unwrap();
+        assert_eq!(p.labels.len(), 7);
+        let at = |name: &str| p.labels.iter().position(|l| l == name).unwrap();
+        assert_eq!(p.matrix[at("patch_1")][at("patch_6")], 1);
+        assert_eq!(p.matrix[at("patch_2")][at("patch_2")], 1);
+        assert_eq!(p.matrix[at("none")][at("patch_4")], 1);
+        assert_eq!(p.matrix[at("none")][at("none")], 6);
+        assert_eq!(p.pages, 9);
+        assert_eq!(
+            (
+                p.patch_pages,
+                p.right,
+                p.wrong_type,
+                p.missed,
+                p.false_patches
+            ),
+            (2, 1, 1, 0, 1)
+        );
+        assert_eq!(p.errors.len(), 2);
+        let why = e.separation_failures();
+        assert_eq!(
+            why,
+            ["2 barcodes misread", "1 false patch codes"],
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn a_rightly_separated_stream_scores_all_documents_and_the_reading_cost() {
+        let truth = stream_truth(2);
+        let e = run(
+            &right_stream_output(json!([])),
+            &truth,
+            EvalOptions::default(),
+        );
+        let s = e.separation.as_ref().expect("truth has separators");
+        assert_eq!((s.truth_documents, s.right, s.wrong), (3, 3, 0));
+        assert_eq!(s.accuracy, 1.0);
+        assert!(s.unmatched_output_documents.is_empty());
+        assert_eq!(
+            (
+                s.separator_pages,
+                s.separator_pages_removed,
+                s.separator_pages_kept
+            ),
+            (3, 3, 0)
+        );
+        assert_eq!(s.started_by["cover_sheet"], 1);
+        assert_eq!((s.covers.documents, s.covers.right), (1, 1));
+        let f = &s.page_count_flags;
+        assert_eq!((f.checked, f.expected_flags, f.correct), (3, 0, 3));
+        // Letters: the OCR text is exact; separator sheets are kept apart.
+        assert_eq!(e.summary.text_pages, 5);
+        assert_eq!(e.summary.separator_pages, 3);
+        assert_eq!(e.summary.cer.as_ref().unwrap().worst, 0.0);
+        assert!(e.summary.separator_cer.is_none());
+        assert!(e
+            .pages
+            .iter()
+            .filter(|p| p.kind.is_separator())
+            .all(|p| p.cer.is_none() && p.removed.as_deref() == Some("separator")));
+        let c = e.reading_cost.as_ref().unwrap();
+        assert_eq!(
+            (c.pages, c.barcodes_ms, c.patch_ms, c.ocr_ms),
+            (9, 60, Some(12), 600)
+        );
+        assert!((c.share_of_ocr.unwrap() - 0.12).abs() < 1e-12);
+        assert!((c.ocr_ms_per_page - 600.0 / 9.0).abs() < 1e-9);
+        let table = e.table();
+        assert!(table.contains("documents 3 of 3 right"), "{table}");
+    }
+
+    #[test]
+    fn wrongly_merged_and_split_documents_are_listed() {
+        let truth = stream_truth(3);
+        // Letter 0 split at its second page; the Code 39 sheet not recognised, so
+        // letters 1 and 2 are one document with the separator sheet inside.
+        let cover = json!({
+            "started_by": {"kind": "cover_sheet"},
+            "cover_sheet": {"unit": "61", "case": "61.2-1/2026", "pages": 3},
+            "flags": [{"flag": "page_count_mismatch", "expected": 3, "scanned": 1}],
+        });
+        let docs = vec![
+            doc(
+                "d1",
+                vec![page("a.tif", 1, &[], None)],
+                vec![removed("separator", page("a.tif", 0, &[], Some("patch_2")))],
+                cover,
+            ),
+            doc(
+                "d2",
+                vec![page("a.tif", 2, &[], None)],
+                vec![],
+                started("page_count"),
+            ),
+            doc(
+                "d3",
+                vec![
+                    page("b.tif", 1, &[], None),
+                    page("c.tif", 0, &[("Code39", "PATCHT")], None),
+                    page("c.tif", 1, &[], None),
+                    page("c.tif", 2, &[], None),
+                ],
+                vec![removed("separator", page("b.tif", 0, &[], Some("patch_1")))],
+                started("patch_code"),
+            ),
+            // Evidence only: not scored as a document.
+            doc(
+                "d4",
+                vec![],
+                vec![removed("blank", page("a.tif", 3, &[], None))],
+                started("blank_page"),
+            ),
+        ];
+        let e = run(&docs, &truth, EvalOptions::default());
+        let s = e.separation.as_ref().unwrap();
+        assert_eq!((s.truth_documents, s.right, s.wrong), (3, 0, 3));
+        assert_eq!((s.output_documents, s.evidence_only_documents), (3, 1));
+        let split = &s.wrong_documents[0];
+        assert_eq!(split.index, 0);
+        assert_eq!(split.expected, ["a.tif:1", "a.tif:2"]);
+        assert_eq!(split.problem, "split over 2 documents");
+        let ids: Vec<&str> = split.held_by.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(ids, ["d1", "d2"]);
+        let merged = &s.wrong_documents[1];
+        assert_eq!(merged.index, 1);
+        assert_eq!(merged.problem, "merged with 3 other pages");
+        assert_eq!(merged.held_by.len(), 1);
+        assert_eq!(merged.held_by[0].id, "d3");
+        assert_eq!(
+            merged.held_by[0].extra_pages,
+            ["c.tif:0", "c.tif:1", "c.tif:2"]
+        );
+        assert_eq!(s.wrong_documents[2].problem, "merged with 2 other pages");
+        let unmatched: Vec<&str> = s
+            .unmatched_output_documents
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect();
+        assert_eq!(unmatched, ["d1", "d2", "d3"]);
+        assert_eq!(s.separator_pages_kept_list, ["c.tif:0"]);
+        assert_eq!(s.separator_pages_removed, 2);
+        // The cover sheet was read (in the document it started); its page-count check
+        // is not scored on a wrongly separated letter.
+        assert_eq!(s.covers.right, 1);
+        assert_eq!(
+            (s.page_count_flags.checked, s.page_count_flags.unchecked),
+            (0, 1)
+        );
+        let why = e.separation_failures();
+        assert_eq!(
+            why,
+            [
+                "3 of 3 documents separated wrongly",
+                "3 output documents match no letter",
+                "1 separator sheets kept in a PDF"
+            ]
+        );
+        let table = e.table();
+        assert!(
+            table.contains("WRONG   letter 1 [b.tif:1]: merged with 3 other pages"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn page_count_flags_and_cover_fields_are_checked() {
+        // The cover sheet says 3 pages, the letter has 2: the flag must be there.
+        let truth = stream_truth(3);
+        let mut docs = right_stream_output(
+            json!([{"flag": "page_count_mismatch", "expected": 3, "scanned": 2}]),
+        );
+        docs[0]["separation"]["cover_sheet"]["pages"] = json!(3);
+        let e = run(&docs, &truth, EvalOptions::default());
+        let s = e.separation.as_ref().unwrap();
+        assert_eq!(s.covers.right, 1);
+        let f = &s.page_count_flags;
+        assert_eq!(
+            (
+                f.checked,
+                f.expected_flags,
+                f.correct,
+                f.missing,
+                f.false_flags
+            ),
+            (3, 1, 3, 0, 0)
+        );
+        assert_eq!(s.flags["page_count_mismatch"], 1);
+
+        // Flag missing on the first letter, a false one on the third; the cover sheet's
+        // case read wrongly.
+        let mut docs = right_stream_output(json!([]));
+        docs[0]["separation"]["cover_sheet"]["pages"] = json!(3);
+        docs[0]["separation"]["cover_sheet"]["case"] = json!("61.2-7/2026");
+        docs[2]["separation"]["flags"] = json!([{"flag": "page_count_mismatch"}]);
+        let e = run(&docs, &truth, EvalOptions::default());
+        let s = e.separation.as_ref().unwrap();
+        assert_eq!((s.covers.right, s.covers.wrong), (0, 1));
+        assert_eq!(
+            s.covers.errors[0].found.as_ref().unwrap().case.as_deref(),
+            Some("61.2-7/2026")
+        );
+        let f = &s.page_count_flags;
+        assert_eq!(
+            (
+                f.checked,
+                f.expected_flags,
+                f.correct,
+                f.missing,
+                f.false_flags
+            ),
+            (3, 1, 1, 1, 1)
+        );
+        let flagged: Vec<(usize, bool)> = f.errors.iter().map(|e| (e.index, e.flagged)).collect();
+        assert_eq!(flagged, [(0, false), (2, true)]);
+    }
+
+    #[test]
+    fn one_document_per_file_scores_fully_when_asked_and_old_outputs_load() {
+        let truth = Truth {
+            schema_version: 2,
+            seed: 0,
+            generator: "test".into(),
+            pages: vec![
+                truth_page("x.tif", 0, PageKind::Letter, "Eins"),
+                truth_page("x.tif", 1, PageKind::BlankBack, ""),
+                truth_page("y.png", 0, PageKind::AlmostBlank, "Notiz"),
+            ],
+            documents: vec![
+                TruthDocument {
+                    pages: vec![0, 1],
+                    unit: "10".into(),
+                    unit_name: "Hauptamt".into(),
+                    subject: "A".into(),
+                    separators: vec![],
+                    cover: None,
+                },
+                TruthDocument {
+                    pages: vec![2],
+                    unit: "20".into(),
+                    unit_name: "Kämmerei".into(),
+                    subject: "B".into(),
+                    separators: vec![],
+                    cover: None,
+                },
+            ],
+        };
+        // As issue 3 wrote them: no separation, no patch timing.
+        let mut x = doc(
+            "x",
+            vec![with_text(page("x.tif", 0, &[], None), "Eins")],
+            vec![removed("blank", page("x.tif", 1, &[], None))],
+            Value::Null,
+        );
+        x["timings_ms"] =
+            json!({"decode": 1, "cleanup": 1, "barcodes": 8, "ocr": 40, "encode": 1, "pdf": 1});
+        x.as_object_mut().unwrap().remove("separation");
+        let mut y = doc(
+            "y",
+            vec![with_text(page("y.png", 0, &[], None), "Notiz")],
+            vec![],
+            Value::Null,
+        );
+        y.as_object_mut().unwrap().remove("separation");
+        y["timings_ms"] =
+            json!({"decode": 1, "cleanup": 1, "barcodes": 2, "ocr": 60, "encode": 1, "pdf": 1});
+        let docs = [x, y];
+        let e = run(&docs, &truth, EvalOptions::default());
+        assert!(e.separation.is_none(), "not asked, no separators");
+        let c = e.reading_cost.as_ref().unwrap();
+        assert_eq!((c.pages, c.patch_ms, c.ocr_ms), (3, None, 100));
+        assert!((c.share_of_ocr.unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!(
+            e.separation_failures(),
+            ["document separation was not scored"]
+        );
+        let e = run(&docs, &truth, EvalOptions { separation: true });
+        let s = e.separation.as_ref().unwrap();
+        assert_eq!((s.truth_documents, s.right, s.accuracy), (2, 2, 1.0));
+        assert_eq!(s.started_by["unknown"], 2);
+        assert_eq!(s.page_count_flags.checked, 2);
+        assert_eq!(s.page_count_flags.correct, 2);
+        assert!(e.separation_failures().is_empty());
+        assert_eq!(e.barcodes.as_ref().unwrap().read_rate, 1.0);
+        assert_eq!(e.patches.as_ref().unwrap().pages, 3);
     }
 }

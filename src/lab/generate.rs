@@ -32,6 +32,52 @@
 //! of a sheet, blank or not, shows the mirror of its front's geometry: opposite skew, and
 //! 270 for a front at 90 (and vice versa). `black_edges` and `punch_holes` flag the
 //! artefacts on each page; only `blank_back` pages are `blank`.
+//!
+//! # Stream batches (`GenerateSpec::stream`, `mailroom-lab generate --stream`)
+//!
+//! The night's mail as one stack of sheets, to be run with `profiles/stream.toml`. The
+//! letters are drawn exactly as above (same planner and random streams per letter); what
+//! changes:
+//!
+//! - **Separator sheets** in front of every letter but the first, which has one half of
+//!   the time: mailroom cover sheets (about 40 %: `coversheet::pdf` rasterised at 300 dpi
+//!   with poppler's `pdftoppm`, for the letter's unit, with the unit's name on 80 %, an
+//!   Aktenzeichen on 70 % and the letter's count of pages with content on 70 %, about 15 %
+//!   of the counts deliberately off by -1, +1 or +2, never 0), Kodak patch sheets (about
+//!   35 %: the bars 10-15 mm below the top edge, then "Trennblatt", "Patch T" and two or
+//!   three lines of small print for the orientation detection) and separator barcode sheets
+//!   (about 25 %: Code 39 `PATCHT` or Code 128 `SEP-` + 5 digits, module 4-6 px, bars
+//!   15-25 mm tall, with the same kind of label). The first twelve separators are a
+//!   shuffled set of six patch sheets (one per code), four cover sheets and both separator
+//!   barcodes, so every stream of 13 letters or more shows all of them (patch sheets are
+//!   over-represented in small batches for that). About 30 % are scanned duplex with a
+//!   blank back; they get the letters' paper, dust, blur, noise and black edges, skew
+//!   within ±3°, and about 15 % lie upside down, among them from the second separator on
+//!   the first patch sheet of each pair 1/6 and 3/T (read from the other end those codes
+//!   swap: the label lets the orientation be found).
+//! - **Unrelated barcodes** on about 35 % of the letters: one or two symbols on one letter
+//!   page, printed before the scan so they skew, turn, blur and get noise with the page: a
+//!   parcel label (Code 128 `JJD00` + 15 digits), an EAN-13 and an ITF-14 with valid check
+//!   digits, an EPC GiroCode QR, a franking-mark DataMatrix, a PDF417 text line and a Code
+//!   39 file reference. None matches the separator pattern or starts like a cover-sheet
+//!   payload. They sit in free space (touching no text line), some turned by 90°, some
+//!   printed in gray 80-120 (only on pages that end up in gray files: a bilevel file
+//!   would lose them), with 1D modules of 3-5 px, QR and DataMatrix modules of 6-10 px,
+//!   PDF417 4-6 px, and quiet zones. The symbologies come in shuffled rounds of seven and
+//!   all of them are on pages by the 12th letter.
+//! - **Files** `scan_00001.<ext>`, `scan_00002.<ext>`, ... hold 1-8 consecutive pages of
+//!   the stream whatever the documents: multi-page G4 or short gray Deflate/LZW TIFFs,
+//!   single pages also as gray or RGB JPEG, PNG or TIFF.
+//!
+//! Stream truth: `pages` in stream order with their `barcodes` and `patch` (a cover
+//! sheet: its QR payload and Patch 2); `documents` are the letters, whose `pages` include
+//! their own blank backs but never separator sheets; `separators` lists the separator
+//! sheet (and its blank back) right in front of a letter, `cover` the cover sheet's fields
+//! as printed (a wrong page count included). The `text` of a separator sheet is every
+//! line it prints, top to bottom: for a cover sheet the text runs of the PDF's content
+//! stream sorted by position (headings, values, the payload printed in 40-character lines
+//! under the QR code, the footer), for patch and barcode sheets the label lines (the
+//! barcode's human-readable line included).
 
 use std::fs;
 use std::io::Cursor;
@@ -47,9 +93,12 @@ use imageproc::geometric_transformations::{rotate_about_center, Border, Interpol
 use tiff::encoder::{colortype, Compression, DeflateLevel, Predictor, Rational, TiffEncoder};
 use tiff::tags::Tag;
 
+use crate::coversheet::{self, CoverSheet};
 use crate::lab::truth::{
-    PageKind, Truth, TruthDocument, TruthPage, TRUTH_FILE, TRUTH_SCHEMA_VERSION,
+    PageKind, Truth, TruthBarcode, TruthCover, TruthDocument, TruthPage, TRUTH_FILE,
+    TRUTH_SCHEMA_VERSION,
 };
+use crate::patch::PatchType;
 
 /// Name and version written into `truth.json`.
 const GENERATOR: &str = concat!("mailroom-lab ", env!("CARGO_PKG_VERSION"));
@@ -74,8 +123,18 @@ pub struct GenerateSpec {
     /// Seed of the PRNG; the same seed gives a byte-identical batch.
     pub seed: u64,
     /// Approximate number of pages: letters are generated until at least this many pages
-    /// (blank backs included) exist.
+    /// (blank backs included; in a stream batch separator sheets too) exist.
     pub pages: usize,
+    /// A stream batch (see the module documentation): separator sheets between the letters,
+    /// unrelated barcodes on some letter pages, files of 1-8 pages named `scan_*` that
+    /// ignore document boundaries. False gives the classic one-file-per-letter batch.
+    pub stream: bool,
+}
+
+impl Default for GenerateSpec {
+    fn default() -> Self {
+        GenerateSpec::demo()
+    }
 }
 
 impl GenerateSpec {
@@ -85,6 +144,7 @@ impl GenerateSpec {
         GenerateSpec {
             seed: 20261128,
             pages: 18,
+            stream: false,
         }
     }
 }
@@ -92,16 +152,15 @@ impl GenerateSpec {
 /// Generates a batch of scanned letters into `out_dir` (created if missing) and returns its
 /// ground truth, which is also written there as `truth.json`.
 ///
-/// Files from an earlier run with the generator's own names (`letter_*.jpg|png|tif`) are
-/// removed first, so a smaller batch never leaves stale pages behind.
+/// Files from an earlier run with the generator's own names (`letter_*.jpg|png|tif`,
+/// `scan_*.jpg|png|tif`) are removed first, so a smaller batch never leaves stale pages
+/// behind.
 pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
     fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create batch folder {}", out_dir.display()))?;
     remove_previous_batch(out_dir)?;
     let fonts = load_fonts()?;
 
-    let mut rng = Rng::new(spec.seed);
-    let mut planner = BatchPlanner::default();
     let mut truth = Truth {
         schema_version: TRUTH_SCHEMA_VERSION,
         seed: spec.seed,
@@ -109,6 +168,14 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
         pages: Vec::new(),
         documents: Vec::new(),
     };
+    if spec.stream {
+        truth.generator = format!("{GENERATOR} generate --stream (seed {})", spec.seed);
+        generate_stream(spec, out_dir, &fonts, &mut truth)?;
+        return write_truth(truth, out_dir);
+    }
+
+    let mut rng = Rng::new(spec.seed);
+    let mut planner = BatchPlanner::default();
     // Wide enough numbering that sorting file names always gives batch order.
     let digits = spec.pages.max(1).to_string().len().max(3);
 
@@ -128,7 +195,10 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
         fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         record_truth(&mut truth, &letter, &scans, &file_name);
     }
+    write_truth(truth, out_dir)
+}
 
+fn write_truth(truth: Truth, out_dir: &Path) -> Result<Truth> {
     let json = serde_json::to_string_pretty(&truth).context("cannot serialise truth")?;
     let truth_path = out_dir.join(TRUTH_FILE);
     fs::write(&truth_path, json + "\n")
@@ -154,7 +224,10 @@ fn is_generated_file_name(name: &str) -> bool {
     if name == TRUTH_FILE {
         return true;
     }
-    let Some(rest) = name.strip_prefix("letter_") else {
+    let Some(rest) = name
+        .strip_prefix("letter_")
+        .or_else(|| name.strip_prefix(STREAM_FILE_PREFIX))
+    else {
         return false;
     };
     let Some((number, extension)) = rest.split_once('.') else {
@@ -168,20 +241,7 @@ fn is_generated_file_name(name: &str) -> bool {
 fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file: &str) {
     let first = truth.pages.len();
     for (frame, scan) in scans.iter().enumerate() {
-        truth.pages.push(TruthPage {
-            file: file.to_string(),
-            frame: frame as u32,
-            kind: scan.kind,
-            text: scan.text.clone(),
-            skew_deg: scan.geometry.skew_deg,
-            rotation: scan.geometry.rotation,
-            blank: scan.kind == PageKind::BlankBack,
-            black_edges: scan.black_edges,
-            punch_holes: scan.punch_holes,
-            dpi: DPI,
-            barcodes: Vec::new(),
-            patch: None,
-        });
+        truth.pages.push(truth_page(scan, file, frame));
     }
     truth.documents.push(TruthDocument {
         pages: (first..truth.pages.len()).collect(),
@@ -191,6 +251,23 @@ fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file:
         separators: Vec::new(),
         cover: None,
     });
+}
+
+fn truth_page(scan: &ScannedPage, file: &str, frame: usize) -> TruthPage {
+    TruthPage {
+        file: file.to_string(),
+        frame: frame as u32,
+        kind: scan.kind,
+        text: scan.text.clone(),
+        skew_deg: scan.geometry.skew_deg,
+        rotation: scan.geometry.rotation,
+        blank: scan.kind == PageKind::BlankBack,
+        black_edges: scan.black_edges,
+        punch_holes: scan.punch_holes,
+        dpi: DPI,
+        barcodes: scan.barcodes.clone(),
+        patch: scan.patch,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2507,6 +2584,10 @@ struct ScannedPage {
     punch_holes: bool,
     /// RGB multipliers of the gray value, for colour files.
     tint: [f32; 3],
+    /// Barcodes printed on the page (stream batches only).
+    barcodes: Vec<TruthBarcode>,
+    /// Patch code printed on the page (separator sheets only).
+    patch: Option<PatchType>,
 }
 
 /// Paper and scanner properties of one scanned side.
@@ -2681,11 +2762,29 @@ fn print_side(
 }
 
 fn scan_letter(letter: &Letter, fonts: &Fonts, plan: &ScanPlan, rng: &mut Rng) -> Vec<ScannedPage> {
+    scan_letter_with(letter, fonts, plan, &LetterExtras::default(), rng)
+}
+
+/// [`scan_letter`] with the additions of a stream batch. With the default extras it draws
+/// exactly what [`scan_letter`] always drew.
+fn scan_letter_with(
+    letter: &Letter,
+    fonts: &Fonts,
+    plan: &ScanPlan,
+    extras: &LetterExtras,
+    rng: &mut Rng,
+) -> Vec<ScannedPage> {
     let families = &fonts.families;
     let ts = Typesetter {
         family: &families[letter.family.min(families.len() - 1)],
     };
-    let clean_background = plan.format.is_lossless_gray();
+    let clean_background = |frame: usize| {
+        extras
+            .clean_background
+            .as_ref()
+            .and_then(|frames| frames.get(frame).copied())
+            .unwrap_or_else(|| plan.format.is_lossless_gray())
+    };
     let mut scans = Vec::new();
     for sheet in &plan.sheets {
         let skew_deg = if sheet.small_skew {
@@ -2697,14 +2796,19 @@ fn scan_letter(letter: &Letter, fonts: &Fonts, plan: &ScanPlan, rng: &mut Rng) -
             skew_deg,
             rotation: sheet.rotation,
         };
-        let look = random_look(rng, clean_background, plan.yellowish);
+        let look = random_look(rng, clean_background(scans.len()), plan.yellowish);
         // The planner never puts a blank page on a front; should it, scan empty paper.
-        let front = print_side(sheet.front, letter, &ts, fonts, rng).unwrap_or_else(|| Printed {
-            coverage: GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255])),
-            kind: PageKind::BlankBack,
-            text: String::new(),
-            ink: None,
-        });
+        let mut front =
+            print_side(sheet.front, letter, &ts, fonts, rng).unwrap_or_else(|| Printed {
+                coverage: GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255])),
+                kind: PageKind::BlankBack,
+                text: String::new(),
+                ink: None,
+            });
+        let barcodes = match sheet.front {
+            Side::Letter(index) => extras.print_symbols(index, &mut front.coverage),
+            _ => Vec::new(),
+        };
         let marks = Marks {
             holes: sheet.punch_holes.then_some(HoleSide::Front),
             black_edges: sheet.front_edges,
@@ -2718,12 +2822,14 @@ fn scan_letter(letter: &Letter, fonts: &Fonts, plan: &ScanPlan, rng: &mut Rng) -
             black_edges: sheet.front_edges,
             punch_holes: sheet.punch_holes,
             tint: look.tint,
+            barcodes,
+            patch: None,
         });
         let Some(back_side) = sheet.back else {
             continue;
         };
         let back = print_side(back_side, letter, &ts, fonts, rng);
-        let mut back_look = random_look(rng, clean_background, plan.yellowish);
+        let mut back_look = random_look(rng, clean_background(scans.len()), plan.yellowish);
         // The same sheet of paper; less dust on the back.
         back_look.paper = look.paper;
         back_look.tint = look.tint;
@@ -2759,6 +2865,8 @@ fn scan_letter(letter: &Letter, fonts: &Fonts, plan: &ScanPlan, rng: &mut Rng) -
             black_edges: sheet.back_edges,
             punch_holes: sheet.punch_holes,
             tint: back_look.tint,
+            barcodes: Vec::new(),
+            patch: None,
         });
     }
     scans
@@ -3334,6 +3442,1203 @@ fn encode_g4(image: &GrayImage) -> Result<Vec<u8>> {
     Ok(writer.finish())
 }
 
+// ---------------------------------------------------------------------------------------
+// Stream batches: separator sheets, unrelated barcodes, files across document boundaries
+// ---------------------------------------------------------------------------------------
+
+/// Name prefix of the files of a stream batch: `scan_00001.tif`, `scan_00002.jpg`, ...
+const STREAM_FILE_PREFIX: &str = "scan_";
+
+/// Generates the pages of a stream batch into `out_dir` and their truth into `truth`.
+///
+/// Random streams: one for the file groups, one for the separator and symbol planner, and
+/// per letter one for the letter (drawn exactly as in a classic batch) and one for its
+/// separator sheet and symbols.
+fn generate_stream(
+    spec: &GenerateSpec,
+    out_dir: &Path,
+    fonts: &Fonts,
+    truth: &mut Truth,
+) -> Result<()> {
+    let mut rng = Rng::new(spec.seed);
+    let mut files = StreamFiles::new(out_dir, rng.fork());
+    let mut stream = StreamPlanner::new(&mut rng.fork());
+    let mut planner = BatchPlanner::default();
+    while truth.pages.len() < spec.pages {
+        let mut letter_rng = rng.fork();
+        let mut stream_rng = rng.fork();
+        let sheets = planner.sheets(&mut letter_rng);
+        let letter = compose_letter(&mut letter_rng, &fonts.families, sheets)?;
+        let mut plan = planner.plan(&mut letter_rng, letter.pages.len());
+        // The planner chose a format for a file of its own; in a stream the pages go
+        // wherever the file groups put them.
+        plan.yellowish = stream_rng.chance(0.1);
+
+        let separator = stream.separator(&mut stream_rng);
+        let separator_frames = separator.as_ref().map_or(0, SeparatorPlan::frames);
+        let first_frame = truth.pages.len() + separator_frames;
+        let frame_count: usize = plan
+            .sheets
+            .iter()
+            .map(|s| 1 + usize::from(s.back.is_some()))
+            .sum();
+        let formats: Vec<FileFormat> = (0..frame_count)
+            .map(|i| files.format_of(first_frame + i))
+            .collect();
+        let symbols = stream.symbols(&mut stream_rng, &letter, &plan, &formats, fonts)?;
+        let extras = LetterExtras {
+            symbols,
+            clean_background: Some(formats.iter().map(|f| f.is_lossless_gray()).collect()),
+        };
+        let scans = scan_letter_with(&letter, fonts, &plan, &extras, &mut letter_rng);
+
+        let mut separators = Vec::new();
+        let mut cover = None;
+        if let Some(separator) = separator {
+            let first = truth.pages.len();
+            let clean = [0, 1].map(|i| files.format_of(first + i).is_lossless_gray());
+            let content_pages = scans
+                .iter()
+                .filter(|s| s.kind != PageKind::BlankBack)
+                .count();
+            let printed = print_separator(
+                &separator.kind,
+                &letter,
+                content_pages,
+                fonts,
+                &mut stream_rng,
+            )?;
+            cover = printed.cover.clone();
+            for scan in scan_separator(&printed, &separator, clean, &mut stream_rng) {
+                separators.push(files.push(scan, truth)?);
+            }
+        }
+        let first_page = truth.pages.len();
+        for scan in scans {
+            files.push(scan, truth)?;
+        }
+        truth.documents.push(TruthDocument {
+            pages: (first_page..truth.pages.len()).collect(),
+            unit: letter.unit_code.to_string(),
+            unit_name: letter.unit_name.to_string(),
+            subject: letter.subject.clone(),
+            separators,
+            cover,
+        });
+    }
+    files.finish(truth)
+}
+
+/// Stream-mode additions to the scan of a letter.
+#[derive(Default)]
+struct LetterExtras {
+    /// Barcode symbols to print on letter pages before the scan.
+    symbols: Vec<PlacedSymbol>,
+    /// Per frame of the letter: its file is lossless gray, so the scanner's background
+    /// cleanup is on (see [`ScanLook::clean_background`]). `None`: the plan's format says.
+    clean_background: Option<Vec<bool>>,
+}
+
+impl LetterExtras {
+    /// Prints the symbols meant for letter page `page` onto its coverage and returns their
+    /// truth.
+    fn print_symbols(&self, page: usize, coverage: &mut GrayImage) -> Vec<TruthBarcode> {
+        self.symbols
+            .iter()
+            .filter(|s| s.page == page)
+            .map(|s| {
+                overlay(coverage, &s.image, s.x, s.y);
+                s.barcode.clone()
+            })
+            .collect()
+    }
+}
+
+/// A barcode symbol on a letter page: its coverage (quiet zone included, maybe turned),
+/// top-left corner on the upright page in px.
+struct PlacedSymbol {
+    page: usize,
+    image: GrayImage,
+    x: u32,
+    y: u32,
+    barcode: TruthBarcode,
+}
+
+// --- Planning ---------------------------------------------------------------------------
+
+/// The three kinds of separator sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeparatorSort {
+    Cover,
+    Patch,
+    Barcode,
+}
+
+/// The separator barcodes `profiles/stream.toml` knows: paperless-ngx's Code 39 `PATCHT`
+/// and numbered Code 128 `SEP-nnnnn` sheets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeparatorCode {
+    Code39PatchT,
+    Code128Numbered,
+}
+
+/// What a separator sheet shows.
+#[derive(Debug, Clone, PartialEq)]
+enum SeparatorKind {
+    Cover(CoverChoice),
+    Patch(PatchType),
+    Barcode(SeparatorCode),
+}
+
+/// Which optional fields a cover sheet carries, and whether its page count is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CoverChoice {
+    name: bool,
+    case: bool,
+    pages: bool,
+    wrong_pages: bool,
+}
+
+/// How one separator sheet is scanned.
+#[derive(Debug, Clone, PartialEq)]
+struct SeparatorPlan {
+    kind: SeparatorKind,
+    /// Scanned duplex: a blank back follows the sheet.
+    duplex: bool,
+    /// 0 or 180.
+    rotation: u32,
+    front_edges: bool,
+    back_edges: bool,
+}
+
+impl SeparatorPlan {
+    fn frames(&self) -> usize {
+        1 + usize::from(self.duplex)
+    }
+}
+
+/// The separator sheets of the first twelve separators, shuffled: every patch type once,
+/// four cover sheets and both separator barcodes. After them the kinds are drawn at about
+/// 40 % cover, 35 % patch, 25 % barcode sheets. So a stream of 13 letters or more (the
+/// first one may come without a separator) shows every kind, every patch code and both
+/// separator barcodes; patch sheets are over-represented in small batches for that.
+const OPENING_SEPARATORS: [SeparatorSort; 12] = [
+    SeparatorSort::Patch,
+    SeparatorSort::Patch,
+    SeparatorSort::Patch,
+    SeparatorSort::Patch,
+    SeparatorSort::Patch,
+    SeparatorSort::Patch,
+    SeparatorSort::Cover,
+    SeparatorSort::Cover,
+    SeparatorSort::Cover,
+    SeparatorSort::Cover,
+    SeparatorSort::Barcode,
+    SeparatorSort::Barcode,
+];
+
+/// Unrelated barcodes on letter pages, one per symbology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Symbology {
+    /// A parcel label: Code 128 `JJD00` + 15 digits.
+    Parcel,
+    /// A product code: EAN-13 with its check digit.
+    Ean13,
+    /// A payment request: QR with an EPC "GiroCode" payload.
+    GiroCode,
+    /// A franking mark: DataMatrix, 20-40 ASCII characters.
+    Franking,
+    /// A shipping carton code: ITF-14.
+    Itf14,
+    /// A form's PDF417 with a short text line.
+    Pdf417,
+    /// A file reference: Code 39.
+    Reference,
+}
+
+const SYMBOLOGIES: [Symbology; 7] = [
+    Symbology::Parcel,
+    Symbology::Ean13,
+    Symbology::GiroCode,
+    Symbology::Franking,
+    Symbology::Itf14,
+    Symbology::Pdf417,
+    Symbology::Reference,
+];
+
+/// By the 12th letter (0-based index 11) all seven symbologies are on pages.
+const SYMBOLS_DUE_BY_LETTER: usize = 11;
+
+/// Plans the separator sheets in front of the letters and the unrelated barcodes on
+/// them, so that every stream batch of about 14 letters shows every case.
+struct StreamPlanner {
+    letters: usize,
+    separators: usize,
+    opening: Vec<SeparatorSort>,
+    patch_cycle: Vec<PatchType>,
+    code_cycle: Vec<SeparatorCode>,
+    duplex: usize,
+    turned: usize,
+    /// A patch sheet of the pair 1/6 (0) or 3/T (1) has been upside down.
+    turned_pairs: [bool; 2],
+    covers: usize,
+    covers_with_pages: usize,
+    wrong_covers: usize,
+    symbol_deck: Vec<Symbology>,
+    symbols: usize,
+    turned_symbols: usize,
+    faint_symbols: usize,
+}
+
+impl StreamPlanner {
+    fn new(rng: &mut Rng) -> Self {
+        let mut opening = OPENING_SEPARATORS.to_vec();
+        rng.shuffle(&mut opening);
+        StreamPlanner {
+            letters: 0,
+            separators: 0,
+            opening,
+            patch_cycle: Vec::new(),
+            code_cycle: Vec::new(),
+            duplex: 0,
+            turned: 0,
+            turned_pairs: [false; 2],
+            covers: 0,
+            covers_with_pages: 0,
+            wrong_covers: 0,
+            symbol_deck: Vec::new(),
+            symbols: 0,
+            turned_symbols: 0,
+            faint_symbols: 0,
+        }
+    }
+
+    /// The separator sheet in front of the next letter: always but for the first letter,
+    /// which has one half of the time.
+    fn separator(&mut self, rng: &mut Rng) -> Option<SeparatorPlan> {
+        let first = self.letters == 0;
+        self.letters += 1;
+        if first && rng.chance(0.5) {
+            return None;
+        }
+        let sort = if self.separators < self.opening.len() {
+            self.opening[self.separators]
+        } else {
+            let r = rng.unit();
+            if r < 0.4 {
+                SeparatorSort::Cover
+            } else if r < 0.75 {
+                SeparatorSort::Patch
+            } else {
+                SeparatorSort::Barcode
+            }
+        };
+        let kind = match sort {
+            SeparatorSort::Cover => SeparatorKind::Cover(self.cover_choice(rng)),
+            SeparatorSort::Patch => SeparatorKind::Patch(self.next_patch(rng)),
+            SeparatorSort::Barcode => SeparatorKind::Barcode(self.next_code(rng)),
+        };
+        // About 30 % duplex; the first one by the 5th separator.
+        let duplex = rng.chance(0.3) || (self.duplex == 0 && self.separators >= 4);
+        // About 15 % upside down, and from the second separator on the first patch sheet
+        // of each pair that swaps when read from the other end (1/6, 3/T); else the first
+        // turned sheet by the 10th separator.
+        let pair = match kind {
+            SeparatorKind::Patch(PatchType::Patch1 | PatchType::Patch6) => Some(0),
+            SeparatorKind::Patch(PatchType::Patch3 | PatchType::PatchT) => Some(1),
+            _ => None,
+        };
+        let pair_due = pair.is_some_and(|i| !self.turned_pairs[i] && self.separators >= 1);
+        let rotation = if rng.chance(0.15) || pair_due || (self.turned == 0 && self.separators >= 9)
+        {
+            180
+        } else {
+            0
+        };
+        if let (Some(i), 180) = (pair, rotation) {
+            self.turned_pairs[i] = true;
+        }
+        let front_edges = rng.chance(0.15);
+        let back_edges = duplex && rng.chance(0.15);
+        self.separators += 1;
+        self.duplex += usize::from(duplex);
+        self.turned += usize::from(rotation == 180);
+        Some(SeparatorPlan {
+            kind,
+            duplex,
+            rotation,
+            front_edges,
+            back_edges,
+        })
+    }
+
+    /// Name on 80 %, case on 70 %, page count on 70 % of the cover sheets (and on the
+    /// third and fourth unless two had one); about 15 % of the page counts wrong, the
+    /// second count if none was before. So the four cover sheets of the first twelve
+    /// separators show a right and a wrong count.
+    fn cover_choice(&mut self, rng: &mut Rng) -> CoverChoice {
+        let name = rng.chance(0.8);
+        let case = rng.chance(0.7);
+        let pages = rng.chance(0.7) || (self.covers >= 2 && self.covers_with_pages < 2);
+        let wrong_pages =
+            pages && (rng.chance(0.15) || (self.wrong_covers == 0 && self.covers_with_pages >= 1));
+        self.covers += 1;
+        self.covers_with_pages += usize::from(pages);
+        self.wrong_covers += usize::from(wrong_pages);
+        CoverChoice {
+            name,
+            case,
+            pages,
+            wrong_pages,
+        }
+    }
+
+    /// The patch types in shuffled rounds of all six.
+    fn next_patch(&mut self, rng: &mut Rng) -> PatchType {
+        if self.patch_cycle.is_empty() {
+            self.patch_cycle = PatchType::ALL.to_vec();
+            rng.shuffle(&mut self.patch_cycle);
+        }
+        self.patch_cycle.pop().unwrap_or(PatchType::PatchT)
+    }
+
+    /// The two separator barcodes in shuffled rounds.
+    fn next_code(&mut self, rng: &mut Rng) -> SeparatorCode {
+        if self.code_cycle.is_empty() {
+            self.code_cycle = vec![SeparatorCode::Code39PatchT, SeparatorCode::Code128Numbered];
+            rng.shuffle(&mut self.code_cycle);
+        }
+        self.code_cycle.pop().unwrap_or(SeparatorCode::Code39PatchT)
+    }
+
+    fn next_symbology(&mut self, rng: &mut Rng) -> Symbology {
+        if self.symbol_deck.is_empty() {
+            self.symbol_deck = SYMBOLOGIES.to_vec();
+            rng.shuffle(&mut self.symbol_deck);
+        }
+        self.symbol_deck.pop().unwrap_or(Symbology::Parcel)
+    }
+
+    /// Unrelated barcodes for the letter just planned: on about 35 % of the letters one or
+    /// two symbols on one of their letter pages, placed in free space. Until all seven
+    /// symbologies have been shown, letters carry symbols as often as needed to show them
+    /// by the 12th letter. `formats` is the file format of each frame of the letter.
+    fn symbols(
+        &mut self,
+        rng: &mut Rng,
+        letter: &Letter,
+        plan: &ScanPlan,
+        formats: &[FileFormat],
+        fonts: &Fonts,
+    ) -> Result<Vec<PlacedSymbol>> {
+        let index = self.letters - 1;
+        let due = if self.symbols < SYMBOLOGIES.len() {
+            (index * SYMBOLOGIES.len() / SYMBOLS_DUE_BY_LETTER).min(SYMBOLOGIES.len())
+        } else {
+            0
+        };
+        let behind = due.saturating_sub(self.symbols);
+        // The frame of letter page i is sheet i's front (extra sheets come last).
+        let frame_of = |page: usize| -> usize {
+            plan.sheets[..page]
+                .iter()
+                .map(|s| 1 + usize::from(s.back.is_some()))
+                .sum()
+        };
+        let bilevel = |page: usize| matches!(formats.get(frame_of(page)), Some(FileFormat::TiffG4));
+        let pages = letter.pages.len();
+        // Low-contrast print goes on pages of gray files only: a bilevel scanner at a
+        // fixed threshold would drop it, and the truth could not promise it. From the
+        // third letter on, the first letter with a page in a gray file gets one.
+        let gray_pages: Vec<usize> = (0..pages).filter(|&p| !bilevel(p)).collect();
+        let faint_due = self.faint_symbols == 0 && index >= 2 && !gray_pages.is_empty();
+        if !(rng.chance(0.35) || behind > 0 || faint_due) {
+            return Ok(Vec::new());
+        }
+        let count = if behind >= 2 || rng.chance(0.35) {
+            2
+        } else {
+            1
+        };
+        let first = if faint_due {
+            rng.pick(&gray_pages)
+        } else {
+            rng.below(pages)
+        };
+        let mut candidates: Vec<usize> = (0..pages).filter(|&p| p != first).collect();
+        candidates.insert(0, first);
+        let families = &fonts.families;
+        let ts = Typesetter {
+            family: &families[letter.family.min(families.len() - 1)],
+        };
+        let mut placed: Vec<PlacedSymbol> = Vec::new();
+        for _ in 0..count {
+            let symbology = self.next_symbology(rng);
+            // All symbols of a letter go on one page: the first one that has room.
+            let pages_to_try: Vec<usize> = match placed.first() {
+                Some(symbol) => vec![symbol.page],
+                None => candidates.clone(),
+            };
+            let mut done = false;
+            for page in pages_to_try {
+                let turned = rng.chance(0.25) || (self.turned_symbols == 0 && self.symbols >= 2);
+                let faint =
+                    !bilevel(page) && (rng.chance(0.2) || (self.faint_symbols == 0 && index >= 2));
+                let value = symbology.value(rng, letter);
+                let image = symbology.render(rng, &value, turned, faint)?;
+                let taken: Vec<Rect> = placed
+                    .iter()
+                    .map(|s| (s.x, s.y, s.image.width(), s.image.height()))
+                    .collect();
+                let Some((x, y)) = find_free_space(&letter.pages[page], &ts, &taken, &image, rng)
+                else {
+                    continue;
+                };
+                self.symbols += 1;
+                self.turned_symbols += usize::from(turned);
+                self.faint_symbols += usize::from(faint);
+                placed.push(PlacedSymbol {
+                    page,
+                    image,
+                    x,
+                    y,
+                    barcode: TruthBarcode {
+                        format: format!("{:?}", symbology.format()),
+                        text: value,
+                    },
+                });
+                done = true;
+                break;
+            }
+            if !done {
+                // No room anywhere: the symbology waits for the next letter.
+                self.symbol_deck.push(symbology);
+            }
+        }
+        Ok(placed)
+    }
+}
+
+/// x, y, width, height in px on the upright page.
+type Rect = (u32, u32, u32, u32);
+
+fn overlaps(a: Rect, b: Rect) -> bool {
+    a.0 < b.0 + b.2 && b.0 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
+}
+
+/// A place for `symbol` (quiet zone included) on the page where it touches no text line
+/// (with 1 mm to spare) and no other symbol, at least 15 mm from the sheet's edges (so
+/// skew, turns and black scanner edges leave it whole) and clear of the punch holes. In
+/// practice: below the last line, beside the address field or the letterhead, beside the
+/// signature. Tries random places; `None` when nothing fits.
+fn find_free_space(
+    page: &PageLayout,
+    ts: &Typesetter,
+    taken: &[Rect],
+    symbol: &GrayImage,
+    rng: &mut Rng,
+) -> Option<(u32, u32)> {
+    let (w, h) = symbol.dimensions();
+    let margin = mm(15.0) as u32;
+    let left = mm(22.0) as u32;
+    if w + left + margin >= PAGE_W || h + 2 * margin >= PAGE_H {
+        return None;
+    }
+    let spare = mm(1.0);
+    let lines: Vec<Rect> = page
+        .lines
+        .iter()
+        .map(|line| {
+            let width = ts.width(line.style, &line.text);
+            let height = pt_to_px(line.style.pt) * 1.3;
+            (
+                (line.x - spare).max(0.0) as u32,
+                (line.y - spare).max(0.0) as u32,
+                (width + 2.0 * spare) as u32,
+                (height + 2.0 * spare) as u32,
+            )
+        })
+        .collect();
+    for _ in 0..600 {
+        let x = rng.between(left, PAGE_W - margin - w);
+        let y = rng.between(margin, PAGE_H - margin - h);
+        let rect = (x, y, w, h);
+        if !lines.iter().chain(taken).any(|&r| overlaps(r, rect)) {
+            return Some((x, y));
+        }
+    }
+    None
+}
+
+impl Symbology {
+    fn format(self) -> zxingcpp::BarcodeFormat {
+        use zxingcpp::BarcodeFormat as F;
+        match self {
+            Symbology::Parcel => F::Code128,
+            Symbology::Ean13 => F::EAN13,
+            Symbology::GiroCode => F::QRCode,
+            Symbology::Franking => F::DataMatrix,
+            Symbology::Itf14 => F::ITF,
+            Symbology::Pdf417 => F::PDF417,
+            Symbology::Reference => F::Code39,
+        }
+    }
+
+    /// Pixels per module at 300 dpi: 3-5 for 1D codes (0.25-0.42 mm), 6-10 for QR and
+    /// DataMatrix (0.5-0.85 mm), 4-6 for PDF417, which is a stacked 1D code printed with
+    /// 1D-like bars.
+    fn module_px(self, rng: &mut Rng) -> i32 {
+        match self {
+            Symbology::GiroCode | Symbology::Franking => rng.between(6, 10) as i32,
+            Symbology::Pdf417 => rng.between(4, 6) as i32,
+            _ => rng.between(3, 5) as i32,
+        }
+    }
+
+    /// A plausible value; never a separator (`PATCHT`, `SEP-` + digits) nor a cover sheet.
+    fn value(self, rng: &mut Rng, letter: &Letter) -> String {
+        let digits = |rng: &mut Rng, n: usize| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + rng.below(10) as u8))
+                .collect()
+        };
+        let number = rng.between(1, 9999);
+        match self {
+            Symbology::Parcel => format!("JJD00{}", digits(rng, 15)),
+            Symbology::Ean13 => {
+                let body = format!("4{}{}", rng.between(0, 4), digits(rng, 10));
+                let check = gs1_check_digit(&body);
+                format!("{body}{check}")
+            }
+            Symbology::GiroCode => {
+                let iban = german_iban(rng);
+                let cents = rng.between(500, 48_000);
+                format!(
+                    "BCD\n002\n1\nSCT\nNOLADE2HXXX\nStadt Braunschweig\n{iban}\nEUR{}.{:02}\n\n\nRE {YEAR}-{number:04}",
+                    cents / 100,
+                    cents % 100
+                )
+            }
+            Symbology::Franking => format!(
+                "DPAG FM {:08X} {:04} {} {}",
+                rng.next_u64() as u32,
+                rng.pick(&[85u32, 95, 100, 160, 185, 275]),
+                letter.day.offset(-i64::from(rng.between(1, 4))).numeric(),
+                digits(rng, 5)
+            ),
+            Symbology::Itf14 => {
+                let body = format!("{}40{}", rng.between(1, 8), digits(rng, 10));
+                let check = gs1_check_digit(&body);
+                format!("{body}{check}")
+            }
+            Symbology::Pdf417 => match rng.below(3) {
+                0 => format!("Rechnung {YEAR}-{number:04} Kd-Nr {}", digits(rng, 6)),
+                1 => format!("Bescheid {} vom {}", letter.unit_code, letter.day.numeric()),
+                _ => format!("Formular {}-{number:04} Seite 1", letter.unit_code),
+            },
+            Symbology::Reference => format!(
+                "AZ-{}-{YEAR}-{number:04}",
+                letter.unit_code.replace('.', "-")
+            ),
+        }
+    }
+
+    /// The symbol as coverage (0 = full ink) with a white quiet zone of at least 10
+    /// modules (1D) or 4 modules (2D) and 3 mm all round, turned by 90 or 270 degrees
+    /// when `turned`, printed in gray 80-120 instead of black when `faint`.
+    fn render(self, rng: &mut Rng, value: &str, turned: bool, faint: bool) -> Result<GrayImage> {
+        let module = self.module_px(rng);
+        let symbol =
+            crate::barcode::render(self.format(), value, module).map_err(anyhow::Error::msg)?;
+        let modules = if matches!(self, Symbology::GiroCode | Symbology::Franking) {
+            4
+        } else {
+            10
+        };
+        let pad = (module as u32 * modules).max(mm(3.0) as u32);
+        let ink = if faint { rng.between(80, 120) as u8 } else { 0 };
+        let mut image = GrayImage::from_pixel(
+            symbol.width() + 2 * pad,
+            symbol.height() + 2 * pad,
+            Luma([255]),
+        );
+        for (x, y, pixel) in symbol.enumerate_pixels() {
+            if pixel.0[0] < 128 {
+                image.put_pixel(x + pad, y + pad, Luma([ink]));
+            }
+        }
+        Ok(match (turned, rng.chance(0.5)) {
+            (false, _) => image,
+            (true, true) => image::imageops::rotate90(&image),
+            (true, false) => image::imageops::rotate270(&image),
+        })
+    }
+}
+
+/// GS1 check digit (EAN-13, ITF-14) of the digits before it.
+fn gs1_check_digit(body: &str) -> u32 {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// A German IBAN with valid check digits at the Braunschweigische Landessparkasse.
+fn german_iban(rng: &mut Rng) -> String {
+    let bban: String = format!("25050000{:010}", rng.next_u64() % 10_000_000_000);
+    // ISO 7064 mod 97-10 over BBAN + "DE00" (D = 13, E = 14).
+    let numeric = format!("{bban}131400");
+    let remainder = numeric
+        .bytes()
+        .fold(0u64, |r, b| (r * 10 + u64::from(b - b'0')) % 97);
+    format!("DE{:02}{bban}", 98 - remainder)
+}
+
+// --- Printing the separator sheets --------------------------------------------------------
+
+/// A separator sheet, printed and not yet scanned.
+struct PrintedSeparator {
+    printed: Printed,
+    barcodes: Vec<TruthBarcode>,
+    patch: Option<PatchType>,
+    cover: Option<TruthCover>,
+}
+
+/// Lines of small print on patch and separator barcode sheets.
+const SEPARATOR_NOTES: &[&str] = &[
+    "Nächstes Schriftstück beginnt nach diesem Blatt.",
+    "Bitte nicht entfernen und nicht beschriften.",
+    "Nach dem Scannen zurück in die Poststelle.",
+    "Poststelle der Stadt Braunschweig",
+    "Trennt die Schriftstücke beim Stapelscan.",
+    "Mit der Oberkante voran in den Scanner legen.",
+];
+
+fn print_separator(
+    kind: &SeparatorKind,
+    letter: &Letter,
+    content_pages: usize,
+    fonts: &Fonts,
+    rng: &mut Rng,
+) -> Result<PrintedSeparator> {
+    // A sans-serif family for the label: Liberation Sans or DejaVu Sans.
+    let family = &fonts.families[rng.pick(&[1usize, 2]).min(fonts.families.len() - 1)];
+    match kind {
+        SeparatorKind::Cover(choice) => {
+            let pages = choice.pages.then(|| {
+                let n = content_pages.max(1) as u32;
+                if choice.wrong_pages {
+                    let mut options = vec![n + 1, n + 2];
+                    if n > 1 {
+                        options.push(n - 1);
+                    }
+                    rng.pick(&options)
+                } else {
+                    n
+                }
+            });
+            let case = choice.case.then(|| case_reference(rng, letter.unit_code));
+            let sheet = CoverSheet {
+                unit: letter.unit_code.to_string(),
+                unit_name: choice.name.then(|| letter.unit_name.to_string()),
+                case: case.clone(),
+                pages,
+                other: Default::default(),
+            };
+            let pdf = coversheet::pdf(&sheet)?;
+            Ok(PrintedSeparator {
+                printed: Printed {
+                    coverage: rasterise_pdf(&pdf)?,
+                    kind: PageKind::CoverSheet,
+                    text: pdf_text_lines(&pdf)?,
+                    ink: None,
+                },
+                barcodes: vec![TruthBarcode {
+                    format: "QRCode".to_string(),
+                    text: sheet.payload(),
+                }],
+                patch: Some(coversheet::PATCH),
+                cover: Some(TruthCover {
+                    unit: sheet.unit.clone(),
+                    case,
+                    pages,
+                }),
+            })
+        }
+        SeparatorKind::Patch(patch) => {
+            let (coverage, text) = draw_patch_sheet(*patch, family, rng);
+            Ok(PrintedSeparator {
+                printed: Printed {
+                    coverage,
+                    kind: PageKind::PatchSheet,
+                    text,
+                    ink: None,
+                },
+                barcodes: Vec::new(),
+                patch: Some(*patch),
+                cover: None,
+            })
+        }
+        SeparatorKind::Barcode(code) => {
+            let (format, value) = match code {
+                SeparatorCode::Code39PatchT => ("Code39", "PATCHT".to_string()),
+                SeparatorCode::Code128Numbered => {
+                    ("Code128", format!("SEP-{:05}", rng.below(100_000)))
+                }
+            };
+            let (coverage, text) = draw_barcode_sheet(*code, &value, family, rng)?;
+            Ok(PrintedSeparator {
+                printed: Printed {
+                    coverage,
+                    kind: PageKind::SeparatorSheet,
+                    text,
+                    ink: None,
+                },
+                barcodes: vec![TruthBarcode {
+                    format: format.to_string(),
+                    text: value,
+                }],
+                patch: None,
+                cover: None,
+            })
+        }
+    }
+}
+
+/// An Aktenzeichen like "61.2-0815/2026" (or "50.4-0815/2026" for a unit with a dot).
+fn case_reference(rng: &mut Rng, unit: &str) -> String {
+    let number = rng.between(1, 2999);
+    if unit.contains('.') {
+        format!("{unit}-{number:04}/{YEAR}")
+    } else {
+        format!("{unit}.{}-{number:04}/{YEAR}", rng.between(1, 4))
+    }
+}
+
+/// Lines of a label, drawn from `top` down: text, size in pt, bold. Left-aligned at the
+/// letter margin or centred. Returns the lines joined by `\n`.
+fn draw_label(
+    page: &mut GrayImage,
+    family: &FontFamily,
+    top: f32,
+    lines: &[(String, f32, bool)],
+    centred: bool,
+) -> String {
+    let mut y = top;
+    for (text, pt, bold) in lines {
+        let font = if *bold { &family.bold } else { &family.regular };
+        let scale = font_scale(font, *pt);
+        let x = if centred {
+            (PAGE_W as f32 - text_width(font, scale, text)) / 2.0
+        } else {
+            mm(LEFT_MM)
+        };
+        draw_text(page, font, scale, (x, y), text);
+        y += pt_to_px(*pt) * if *pt > 20.0 { 1.5 } else { 1.4 };
+    }
+    let texts: Vec<&str> = lines.iter().map(|(t, _, _)| t.as_str()).collect();
+    texts.join("\n")
+}
+
+/// Two or three lines of small print.
+fn separator_notes(rng: &mut Rng) -> Vec<(String, f32, bool)> {
+    let mut deck = Deck::new(SEPARATOR_NOTES, rng);
+    (0..rng.between(2, 3))
+        .map(|_| (deck.draw(rng).to_string(), 14.0, false))
+        .collect()
+}
+
+/// A Kodak patch-code sheet: the four bars across the sheet 10-15 mm below its top edge,
+/// 15-40 mm from the left, 30-80 mm long; at least 12 mm below them (6 mm of white
+/// required) a label: "Trennblatt" in 40 pt bold, the code's name ("Patch T") in 28 pt and
+/// two or three lines of 14 pt, enough text for the orientation to be found.
+fn draw_patch_sheet(kind: PatchType, family: &FontFamily, rng: &mut Rng) -> (GrayImage, String) {
+    let mut page = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
+    let x = mm(rng.uniform(15.0, 40.0) as f32);
+    let y = mm(rng.uniform(10.0, 15.0) as f32);
+    let length = rng.uniform(30.0, 80.0) as f32;
+    crate::patch::draw(&mut page, kind, x as u32, y as u32, length, DPI as f32);
+    // 2 wide + 2 narrow bars and 3 narrow gaps: 20.2 mm.
+    let bars_bottom = y + mm(20.2);
+    let top = bars_bottom + mm(rng.uniform(12.0, 60.0) as f32);
+    let name = match kind {
+        PatchType::Patch1 => "Patch 1",
+        PatchType::Patch2 => "Patch 2",
+        PatchType::Patch3 => "Patch 3",
+        PatchType::Patch4 => "Patch 4",
+        PatchType::Patch6 => "Patch 6",
+        PatchType::PatchT => "Patch T",
+    };
+    let mut lines = vec![
+        (
+            "Trennblatt".to_string(),
+            rng.uniform(36.0, 44.0) as f32,
+            true,
+        ),
+        (name.to_string(), rng.uniform(26.0, 30.0) as f32, false),
+    ];
+    lines.extend(separator_notes(rng));
+    let text = draw_label(&mut page, family, top, &lines, rng.chance(0.5));
+    (page, text)
+}
+
+/// A separator barcode sheet: "Trennblatt" in 40 pt bold near the top, below it the
+/// barcode (module 4-6 px, bars 15-25 mm tall, quiet zones as rendered), its text in
+/// 14 pt under it and two or three lines of 14 pt.
+fn draw_barcode_sheet(
+    code: SeparatorCode,
+    value: &str,
+    family: &FontFamily,
+    rng: &mut Rng,
+) -> Result<(GrayImage, String)> {
+    let mut page = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
+    let centred = rng.chance(0.5);
+    let title_top = mm(rng.uniform(20.0, 40.0) as f32);
+    let title = vec![(
+        "Trennblatt".to_string(),
+        rng.uniform(36.0, 44.0) as f32,
+        true,
+    )];
+    let mut text = draw_label(&mut page, family, title_top, &title, centred);
+
+    let format = match code {
+        SeparatorCode::Code39PatchT => zxingcpp::BarcodeFormat::Code39,
+        SeparatorCode::Code128Numbered => zxingcpp::BarcodeFormat::Code128,
+    };
+    let module = rng.between(4, 6) as i32;
+    let symbol = crate::barcode::render(format, value, module).map_err(anyhow::Error::msg)?;
+    let bar_height = mm(rng.uniform(15.0, 25.0) as f32) as u32;
+    let (w, h) = symbol.dimensions();
+    let tall = GrayImage::from_fn(w, bar_height, |x, y| {
+        *symbol.get_pixel(x, y * h / bar_height)
+    });
+    let symbol_top = title_top + mm(rng.uniform(25.0, 40.0) as f32);
+    let symbol_x = if centred {
+        (PAGE_W - w) / 2
+    } else {
+        // The rendered quiet zone is 10 modules; the bars start at the margin.
+        (mm(LEFT_MM) as u32).saturating_sub(10 * module as u32)
+    };
+    overlay(&mut page, &tall, symbol_x, symbol_top as u32);
+
+    let mut lines = vec![(value.to_string(), 14.0, false)];
+    lines.extend(separator_notes(rng));
+    let below = symbol_top + bar_height as f32 + mm(4.0);
+    text.push('\n');
+    text.push_str(&draw_label(&mut page, family, below, &lines, centred));
+    Ok((page, text))
+}
+
+/// Renders a one-page PDF at 300 dpi in gray with poppler's `pdftoppm`, through a
+/// temporary folder that is removed again; the result is cut or padded to A4 at 300 dpi.
+fn rasterise_pdf(pdf: &[u8]) -> Result<GrayImage> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mailroom-lab-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    if dir.exists() {
+        fs::remove_dir_all(&dir).ok();
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = (|| -> Result<GrayImage> {
+        let input = dir.join("sheet.pdf");
+        fs::write(&input, pdf).with_context(|| format!("cannot write {}", input.display()))?;
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-r", "300", "-gray", "-png", "-singlefile"])
+            .arg(&input)
+            .arg(dir.join("sheet"))
+            .status()
+            .context("cannot run pdftoppm (poppler-utils, installed by scripts/setup.sh)")?;
+        if !status.success() {
+            return Err(anyhow!("pdftoppm failed on a cover sheet: {status}"));
+        }
+        let png = dir.join("sheet.png");
+        let rendered = image::open(&png)
+            .with_context(|| format!("cannot read {}", png.display()))?
+            .to_luma8();
+        let mut page = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
+        image::imageops::replace(&mut page, &rendered, 0, 0);
+        Ok(page)
+    })();
+    fs::remove_dir_all(&dir).ok();
+    result
+}
+
+/// The text lines a PDF page prints, top to bottom (left to right on one baseline),
+/// read from its content stream: every `Tj` at its `Td` position, in WinAnsiEncoding
+/// (Latin-1 for the letters mailroom prints). Exactly what `coversheet::pdf` draws.
+fn pdf_text_lines(pdf: &[u8]) -> Result<String> {
+    let doc = lopdf::Document::load_mem(pdf).context("cannot read the cover sheet PDF")?;
+    let page = *doc
+        .get_pages()
+        .values()
+        .next()
+        .ok_or_else(|| anyhow!("the cover sheet PDF has no page"))?;
+    let content = doc
+        .get_and_decode_page_content(page)
+        .context("cannot decode the cover sheet's content")?;
+    let mut at = (0.0f32, 0.0f32);
+    let mut runs: Vec<(f32, f32, String)> = Vec::new();
+    for op in &content.operations {
+        match op.operator.as_str() {
+            "BT" => at = (0.0, 0.0),
+            "Td" if op.operands.len() == 2 => {
+                at.0 += op.operands[0].as_float()?;
+                at.1 += op.operands[1].as_float()?;
+            }
+            "Tj" => {
+                if let Some(lopdf::Object::String(bytes, _)) = op.operands.first() {
+                    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+                    runs.push((at.1, at.0, text));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Top of the page first: PDF's y axis points up.
+    runs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.total_cmp(&b.1)));
+    let mut lines: Vec<(f32, String)> = Vec::new();
+    for (y, _, text) in runs {
+        match lines.last_mut() {
+            Some((last_y, line)) if (*last_y - y).abs() < 0.5 => {
+                line.push(' ');
+                line.push_str(&text);
+            }
+            _ => lines.push((y, text)),
+        }
+    }
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|(_, line)| line.trim().to_string())
+        .filter(|line| !line.is_empty())
+        .collect();
+    Ok(lines.join("\n"))
+}
+
+/// Scans a separator sheet like a letter page: paper tone, dust, blur, noise, black edges
+/// sometimes, skew within ±3°, upright or upside down; with a blank back when duplex.
+/// `clean` says per frame (front, back) whether its file is lossless gray.
+fn scan_separator(
+    separator: &PrintedSeparator,
+    plan: &SeparatorPlan,
+    clean: [bool; 2],
+    rng: &mut Rng,
+) -> Vec<ScannedPage> {
+    let skew_deg = if rng.chance(0.15) {
+        rng.uniform(-0.3, 0.3)
+    } else {
+        rng.uniform(-3.0, 3.0)
+    };
+    let geometry = Geometry {
+        skew_deg: (skew_deg * 100.0).round() / 100.0,
+        rotation: plan.rotation,
+    };
+    let look = random_look(rng, clean[0], false);
+    let marks = Marks {
+        holes: None,
+        black_edges: plan.front_edges,
+    };
+    let printed = &separator.printed;
+    let (image, coverage) = scan_front(printed, geometry, &look, marks, rng);
+    let mut scans = vec![ScannedPage {
+        image,
+        kind: printed.kind,
+        text: printed.text.clone(),
+        geometry,
+        black_edges: plan.front_edges,
+        punch_holes: false,
+        tint: look.tint,
+        barcodes: separator.barcodes.clone(),
+        patch: separator.patch,
+    }];
+    if plan.duplex {
+        let mut back_look = random_look(rng, clean[1], false);
+        back_look.paper = look.paper;
+        back_look.tint = look.tint;
+        back_look.speckles = 5 + rng.below(40);
+        let back_geometry = geometry.back();
+        let marks = Marks {
+            holes: None,
+            black_edges: plan.back_edges,
+        };
+        let bleed = rng.uniform(3.0, 8.0) as f32;
+        let image = scan_back(
+            &coverage,
+            None,
+            back_geometry,
+            &back_look,
+            bleed,
+            marks,
+            rng,
+        );
+        scans.push(ScannedPage {
+            image,
+            kind: PageKind::BlankBack,
+            text: String::new(),
+            geometry: back_geometry,
+            black_edges: plan.back_edges,
+            punch_holes: false,
+            tint: back_look.tint,
+            barcodes: Vec::new(),
+            patch: None,
+        });
+    }
+    scans
+}
+
+// --- Files ------------------------------------------------------------------------------
+
+/// A file of a stream batch: `count` consecutive frames from `start`.
+struct FileGroup {
+    start: usize,
+    count: usize,
+    format: FileFormat,
+}
+
+/// Cuts the stream of pages into files of 1-8 pages, whatever the documents: about 30 %
+/// single pages (gray JPEG mostly, some PNG, RGB JPEG and one-page G4 TIFF), 45 % of 2-4
+/// and 25 % of 5-8 pages (bilevel G4 TIFF; gray Deflate/LZW TIFF for about a third of the
+/// groups of 2-3 pages: noisy gray pages compress badly).
+/// The first groups are steered so that a 60-page stream has every format.
+struct StreamFiles<'a> {
+    dir: &'a Path,
+    rng: Rng,
+    groups: Vec<FileGroup>,
+    /// Frames of the group being filled, not yet written.
+    pending: Vec<ScannedPage>,
+}
+
+impl<'a> StreamFiles<'a> {
+    fn new(dir: &'a Path, rng: Rng) -> Self {
+        StreamFiles {
+            dir,
+            rng,
+            groups: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn plan_group(&mut self) {
+        let rng = &mut self.rng;
+        let n = self.groups.len();
+        let start = self.groups.last().map_or(0, |g| g.start + g.count);
+        let has = |test: &dyn Fn(&FileGroup) -> bool| self.groups.iter().any(test);
+        let singles = has(&|g| g.count == 1);
+        let png = has(&|g| g.format == FileFormat::PngGray);
+        let rgb = has(&|g| matches!(g.format, FileFormat::JpegRgb { .. }));
+        let gray_tiff = has(&|g| matches!(g.format, FileFormat::TiffGray { .. }));
+        let r = rng.unit();
+        let mut count = if r < 0.3 {
+            1
+        } else if r < 0.75 {
+            rng.between(2, 4) as usize
+        } else {
+            rng.between(5, 8) as usize
+        };
+        if (n == 2 && !singles) || (n == 5 && !png) || (n == 7 && !rgb) {
+            count = 1;
+        }
+        let format = if count == 1 {
+            let quality = rng.between(55, 85) as u8;
+            let r = rng.unit();
+            if (n >= 5 && !png) || (png && r < 0.15) {
+                FileFormat::PngGray
+            } else if (n >= 7 && !rgb) || r < 0.3 {
+                FileFormat::JpegRgb { quality }
+            } else if r < 0.4 {
+                FileFormat::TiffG4
+            } else {
+                FileFormat::JpegGray { quality }
+            }
+        } else if count <= 3 && (rng.chance(0.35) || (!gray_tiff && n >= 3)) {
+            let compression = if rng.chance(0.5) {
+                GrayTiffCompression::Deflate
+            } else {
+                GrayTiffCompression::Lzw
+            };
+            FileFormat::TiffGray {
+                compression,
+                predictor: rng.chance(0.5),
+            }
+        } else {
+            FileFormat::TiffG4
+        };
+        self.groups.push(FileGroup {
+            start,
+            count,
+            format,
+        });
+    }
+
+    /// The group that holds stream frame `frame`, planned on demand.
+    fn group_of(&mut self, frame: usize) -> usize {
+        while self
+            .groups
+            .last()
+            .is_none_or(|g| g.start + g.count <= frame)
+        {
+            self.plan_group();
+        }
+        self.groups
+            .iter()
+            .position(|g| frame < g.start + g.count)
+            .unwrap_or(0)
+    }
+
+    fn format_of(&mut self, frame: usize) -> FileFormat {
+        let group = self.group_of(frame);
+        self.groups[group].format
+    }
+
+    fn file_name(&self, group: usize) -> String {
+        format!(
+            "{STREAM_FILE_PREFIX}{:05}.{}",
+            group + 1,
+            self.groups[group].format.extension()
+        )
+    }
+
+    /// Appends a page to the stream: records its truth and writes its file once full.
+    /// Returns the page's index in `truth.pages`.
+    fn push(&mut self, scan: ScannedPage, truth: &mut Truth) -> Result<usize> {
+        let index = truth.pages.len();
+        let group = self.group_of(index);
+        let name = self.file_name(group);
+        truth
+            .pages
+            .push(truth_page(&scan, &name, index - self.groups[group].start));
+        self.pending.push(scan);
+        if self.pending.len() == self.groups[group].count {
+            self.write(group)?;
+        }
+        Ok(index)
+    }
+
+    fn write(&mut self, group: usize) -> Result<()> {
+        let path = self.dir.join(self.file_name(group));
+        let bytes = encode_file(&self.pending, self.groups[group].format)?;
+        fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes the last, maybe shorter file.
+    fn finish(&mut self, truth: &Truth) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let last = truth.pages.len() - 1;
+        let group = self.group_of(last);
+        self.write(group)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -3568,6 +4873,9 @@ mod tests {
     fn generated_file_names_are_recognised() {
         assert!(is_generated_file_name("letter_001.jpg"));
         assert!(is_generated_file_name("letter_1234.tif"));
+        assert!(is_generated_file_name("scan_00001.tif"));
+        assert!(is_generated_file_name("scan_00012.jpg"));
+        assert!(!is_generated_file_name("scan_.png"));
         assert!(is_generated_file_name(TRUTH_FILE));
         assert!(!is_generated_file_name("letter_001.pdf"));
         assert!(!is_generated_file_name("letter_.png"));
@@ -3637,7 +4945,11 @@ mod tests {
     /// blank back; if the generator changes, pick a seed that still mixes formats.
     #[test]
     fn same_seed_gives_identical_batch_matching_its_truth() {
-        let spec = GenerateSpec { seed: 10, pages: 2 };
+        let spec = GenerateSpec {
+            seed: 10,
+            pages: 2,
+            stream: false,
+        };
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let truth = generate(&spec, a.path()).unwrap();
         let again = generate(&spec, b.path()).unwrap();
@@ -4047,7 +5359,11 @@ mod tests {
         static BATCH: std::sync::OnceLock<(tempfile::TempDir, Truth)> = std::sync::OnceLock::new();
         BATCH.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let spec = GenerateSpec { seed: 3, pages: 30 };
+            let spec = GenerateSpec {
+                seed: 3,
+                pages: 30,
+                stream: false,
+            };
             let truth = generate(&spec, dir.path()).unwrap();
             (dir, truth)
         })
@@ -4153,5 +5469,525 @@ mod tests {
             }
         }
         assert!(checked > 0);
+    }
+
+    // --- Stream batches -----------------------------------------------------------------
+
+    /// One generated stream batch of about 60 pages, shared by the tests that only read it.
+    fn stream_60() -> &'static (tempfile::TempDir, Truth) {
+        static BATCH: std::sync::OnceLock<(tempfile::TempDir, Truth)> = std::sync::OnceLock::new();
+        BATCH.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = GenerateSpec {
+                seed: 5,
+                pages: 60,
+                stream: true,
+            };
+            let truth = generate(&spec, dir.path()).unwrap();
+            (dir, truth)
+        })
+    }
+
+    /// The separator barcode pattern of `profiles/stream.toml`, as a whole-text match.
+    fn separator_pattern() -> regex::Regex {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/stream.toml");
+        let profile: toml::Value = toml::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let pattern = profile["separation"]["barcodes"][0]["pattern"]
+            .as_str()
+            .unwrap();
+        regex::Regex::new(&format!("^(?:{pattern})$")).unwrap()
+    }
+
+    /// Pages with content of a document (blank backs not counted).
+    fn content_pages(truth: &Truth, doc: &TruthDocument) -> u32 {
+        doc.pages
+            .iter()
+            .filter(|&&i| truth.pages[i].kind != PageKind::BlankBack)
+            .count() as u32
+    }
+
+    #[test]
+    fn same_seed_gives_identical_stream_batch_matching_its_truth() {
+        let spec = GenerateSpec {
+            seed: 7,
+            pages: 14,
+            stream: true,
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let truth = generate(&spec, a.path()).unwrap();
+        assert_eq!(generate(&spec, b.path()).unwrap(), truth);
+        assert_eq!(Truth::load(&a.path().join(TRUTH_FILE)).unwrap(), truth);
+        let mut names: Vec<String> = fs::read_dir(a.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mut expected = Vec::new();
+        for name in names.iter().filter(|n| n.as_str() != TRUTH_FILE) {
+            assert!(
+                name.starts_with("scan_") && is_generated_file_name(name),
+                "{name}"
+            );
+            let (left, right) = (
+                fs::read(a.path().join(name)).unwrap(),
+                fs::read(b.path().join(name)).unwrap(),
+            );
+            assert!(left == right, "{name} differs between runs");
+            let frames = frame_info(&a.path().join(name));
+            assert!(
+                (1..=8).contains(&frames.len()),
+                "{name}: {} pages",
+                frames.len()
+            );
+            if !name.ends_with(".tif") {
+                assert_eq!(frames.len(), 1, "{name}");
+            }
+            for (frame, &(w, h, dpi)) in frames.iter().enumerate() {
+                assert_eq!(dpi, 300, "{name}");
+                let page = truth.page(name, frame as u32).unwrap();
+                assert_eq!((w, h), expected_dimensions(page.rotation), "{name} {frame}");
+            }
+            expected.extend((0..frames.len() as u32).map(|frame| (name.clone(), frame)));
+        }
+        // truth.pages is the stream: every frame of every file, in name then frame order.
+        let actual: Vec<(String, u32)> = truth
+            .pages
+            .iter()
+            .map(|p| (p.file.clone(), p.frame))
+            .collect();
+        assert_eq!(actual, expected);
+        assert!(truth.pages.len() >= spec.pages);
+        // A later, smaller batch into the same folder leaves no stale scan files.
+        let smaller = GenerateSpec {
+            pages: 3,
+            ..spec.clone()
+        };
+        let truth = generate(&smaller, a.path()).unwrap();
+        let files: std::collections::BTreeSet<String> =
+            truth.pages.iter().map(|p| p.file.clone()).collect();
+        let left = fs::read_dir(a.path()).unwrap().count();
+        assert_eq!(left, files.len() + 1);
+    }
+
+    #[test]
+    fn a_stream_batch_of_60_pages_shows_every_case() {
+        let (_, truth) = stream_60();
+        let pages = &truth.pages;
+        for kind in [
+            PageKind::CoverSheet,
+            PageKind::PatchSheet,
+            PageKind::SeparatorSheet,
+            PageKind::Letter,
+            PageKind::BlankBack,
+        ] {
+            assert!(pages.iter().any(|p| p.kind == kind), "no {kind:?}");
+        }
+        for patch in PatchType::ALL {
+            assert!(
+                pages
+                    .iter()
+                    .any(|p| p.kind == PageKind::PatchSheet && p.patch == Some(patch)),
+                "no patch sheet with {patch:?}"
+            );
+        }
+        let on_letters: std::collections::BTreeSet<&str> = pages
+            .iter()
+            .filter(|p| p.kind == PageKind::Letter)
+            .flat_map(|p| p.barcodes.iter().map(|b| b.format.as_str()))
+            .collect();
+        for format in [
+            "Code128",
+            "Code39",
+            "QRCode",
+            "DataMatrix",
+            "ITF",
+            "PDF417",
+            "EAN13",
+        ] {
+            assert!(on_letters.contains(format), "no {format} on a letter page");
+        }
+        let separator_codes: Vec<&str> = pages
+            .iter()
+            .filter(|p| p.kind == PageKind::SeparatorSheet)
+            .flat_map(|p| p.barcodes.iter().map(|b| b.format.as_str()))
+            .collect();
+        assert!(separator_codes.contains(&"Code39") && separator_codes.contains(&"Code128"));
+        // Separator sheets: upright or upside down (both seen), under 3 degrees of skew,
+        // some with a blank back.
+        let fronts: Vec<&TruthPage> = pages.iter().filter(|p| p.kind.is_separator()).collect();
+        assert!(fronts.iter().all(|p| [0, 180].contains(&p.rotation)));
+        assert!(fronts.iter().all(|p| p.skew_deg.abs() <= 3.0));
+        assert!(fronts.iter().any(|p| p.rotation == 180));
+        assert!(truth.documents.iter().any(|d| d.separators.len() == 2));
+        // Cover sheets with right and with wrong page counts, never 0.
+        let counts: Vec<(u32, u32)> = truth
+            .documents
+            .iter()
+            .filter_map(|d| {
+                let printed = d.cover.as_ref()?.pages?;
+                Some((printed, content_pages(truth, d)))
+            })
+            .collect();
+        assert!(counts.iter().all(|&(printed, _)| printed > 0));
+        assert!(counts.iter().any(|(printed, real)| printed == real));
+        assert!(counts.iter().any(|(printed, real)| printed != real));
+        // Files do not follow documents: some file holds pages of two documents, and
+        // there are single-page files and multi-page TIFFs.
+        let owner: BTreeMap<usize, usize> = truth
+            .documents
+            .iter()
+            .enumerate()
+            .flat_map(|(d, doc)| {
+                doc.separators
+                    .iter()
+                    .chain(&doc.pages)
+                    .map(move |&i| (i, d))
+            })
+            .collect();
+        let mut per_file: BTreeMap<&str, std::collections::BTreeSet<usize>> = BTreeMap::new();
+        for (i, page) in pages.iter().enumerate() {
+            per_file.entry(&page.file).or_default().insert(owner[&i]);
+        }
+        assert!(per_file.values().any(|docs| docs.len() >= 2));
+        assert!(per_file.keys().any(|f| f.ends_with(".jpg")));
+        assert!(pages
+            .iter()
+            .any(|p| p.file.ends_with(".tif") && p.frame >= 2));
+    }
+
+    #[test]
+    fn every_stream_page_belongs_to_one_document_or_its_separators() {
+        let (_, truth) = stream_60();
+        let mut seen = vec![0; truth.pages.len()];
+        let mut next = 0;
+        for doc in &truth.documents {
+            // Separators directly in front of the letter, then its pages, in stream order.
+            let all: Vec<usize> = doc.separators.iter().chain(&doc.pages).copied().collect();
+            assert_eq!(all, (next..next + all.len()).collect::<Vec<_>>());
+            next += all.len();
+            for &i in &all {
+                seen[i] += 1;
+            }
+            assert!(doc
+                .pages
+                .iter()
+                .all(|&i| !truth.pages[i].kind.is_separator()));
+            assert!(doc
+                .pages
+                .iter()
+                .any(|&i| truth.pages[i].kind == PageKind::Letter));
+            if let Some((&front, backs)) = doc.separators.split_first() {
+                let front = &truth.pages[front];
+                assert!(front.kind.is_separator(), "{front:?}");
+                assert!(backs.len() <= 1);
+                for &back in backs {
+                    let back = &truth.pages[back];
+                    assert!(back.kind == PageKind::BlankBack && back.blank);
+                    assert_eq!(back.rotation, front.rotation);
+                }
+                assert_eq!(front.kind == PageKind::CoverSheet, doc.cover.is_some());
+            } else {
+                assert!(doc.cover.is_none());
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+        // Only the first letter may come without a separator sheet.
+        assert!(truth.documents[1..]
+            .iter()
+            .all(|d| !d.separators.is_empty()));
+    }
+
+    #[test]
+    fn stream_barcodes_are_separators_exactly_on_separator_sheets() {
+        let (_, truth) = stream_60();
+        let separator = separator_pattern();
+        let unanchored = regex::Regex::new(
+            separator
+                .as_str()
+                .trim_start_matches('^')
+                .trim_end_matches('$'),
+        )
+        .unwrap();
+        for (i, page) in truth.pages.iter().enumerate() {
+            match page.kind {
+                PageKind::SeparatorSheet => {
+                    assert_eq!(page.barcodes.len(), 1);
+                    assert!(separator.is_match(&page.barcodes[0].text), "{page:?}");
+                    assert_eq!(page.patch, None);
+                }
+                PageKind::CoverSheet => {
+                    assert_eq!(page.barcodes.len(), 1);
+                    assert_eq!(page.barcodes[0].format, "QRCode");
+                    assert_eq!(page.patch, Some(PatchType::Patch2));
+                    let sheet = CoverSheet::parse(&page.barcodes[0].text).unwrap().unwrap();
+                    let doc = truth
+                        .documents
+                        .iter()
+                        .find(|d| d.separators.first() == Some(&i))
+                        .unwrap();
+                    let cover = doc.cover.as_ref().unwrap();
+                    assert_eq!(
+                        (&sheet.unit, &sheet.case, sheet.pages),
+                        (&cover.unit, &cover.case, cover.pages)
+                    );
+                    assert_eq!(sheet.unit, doc.unit);
+                    assert!(page.text.contains(&sheet.unit));
+                }
+                PageKind::PatchSheet => {
+                    assert!(page.barcodes.is_empty() && page.patch.is_some());
+                }
+                _ => {
+                    assert_eq!(page.patch, None);
+                    for barcode in &page.barcodes {
+                        assert!(!unanchored.is_match(&barcode.text), "{barcode:?}");
+                        assert!(!barcode.text.starts_with(coversheet::PREFIX));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The separator and cover sheets' symbols can be read straight from the files, as
+    /// scanned (skewed, maybe upside down, G4 or JPEG).
+    #[test]
+    fn stream_separator_symbols_read_back_from_the_files() {
+        let (dir, truth) = stream_60();
+        let mut checked = 0;
+        for page in truth
+            .pages
+            .iter()
+            .filter(|p| matches!(p.kind, PageKind::SeparatorSheet | PageKind::CoverSheet))
+        {
+            let image = decode_frame(&dir.path().join(&page.file), page.frame);
+            let found = crate::barcode::read(&image).unwrap();
+            for barcode in &page.barcodes {
+                assert!(
+                    found
+                        .iter()
+                        .any(|f| f.format == barcode.format && f.text == barcode.text),
+                    "{} frame {}: {barcode:?} not read, found {found:?}",
+                    page.file,
+                    page.frame
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 3);
+    }
+
+    /// The planner alone, over many seeds: every batch of 13 letters has all three
+    /// separator kinds, all six patch codes on patch sheets, both separator barcodes, a
+    /// duplex sheet, an upside-down patch sheet of each swapping pair (1/6, 3/T) and cover
+    /// sheets with a right and a wrong page count. Over a long run the shares hold.
+    #[test]
+    fn stream_planner_shows_every_separator_case_within_13_letters() {
+        let mut without_first = 0;
+        for seed in 0..500 {
+            let mut rng = Rng::new(seed);
+            let mut planner = StreamPlanner::new(&mut rng);
+            let plans: Vec<Option<SeparatorPlan>> =
+                (0..13).map(|_| planner.separator(&mut rng)).collect();
+            without_first += usize::from(plans[0].is_none());
+            assert!(plans[1..].iter().all(Option::is_some), "seed {seed}");
+            let plans: Vec<&SeparatorPlan> = plans.iter().flatten().collect();
+            for patch in PatchType::ALL {
+                assert!(
+                    plans.iter().any(|p| p.kind == SeparatorKind::Patch(patch)),
+                    "seed {seed}: no {patch:?}"
+                );
+            }
+            for code in [SeparatorCode::Code39PatchT, SeparatorCode::Code128Numbered] {
+                assert!(
+                    plans.iter().any(|p| p.kind == SeparatorKind::Barcode(code)),
+                    "seed {seed}: no {code:?}"
+                );
+            }
+            let covers: Vec<CoverChoice> = plans
+                .iter()
+                .filter_map(|p| match p.kind {
+                    SeparatorKind::Cover(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            assert!(covers.len() >= 4, "seed {seed}");
+            assert!(
+                covers.iter().filter(|c| c.pages).count() >= 2,
+                "seed {seed}"
+            );
+            assert!(covers.iter().any(|c| c.wrong_pages), "seed {seed}");
+            assert!(covers.iter().all(|c| c.pages || !c.wrong_pages));
+            assert!(plans.iter().any(|p| p.duplex), "seed {seed}");
+            for pair in [
+                [PatchType::Patch1, PatchType::Patch6],
+                [PatchType::Patch3, PatchType::PatchT],
+            ] {
+                assert!(
+                    plans.iter().any(|p| p.rotation == 180
+                        && pair.iter().any(|&t| p.kind == SeparatorKind::Patch(t))),
+                    "seed {seed}: no upside-down {pair:?}"
+                );
+            }
+            assert!(plans.iter().all(|p| [0, 180].contains(&p.rotation)));
+        }
+        assert!((200..300).contains(&without_first), "{without_first}");
+
+        let mut rng = Rng::new(1);
+        let mut planner = StreamPlanner::new(&mut rng);
+        let plans: Vec<SeparatorPlan> = (0..20_000)
+            .filter_map(|_| planner.separator(&mut rng))
+            .collect();
+        let share = |test: &dyn Fn(&SeparatorPlan) -> bool| {
+            plans.iter().filter(|p| test(p)).count() as f64 / plans.len() as f64
+        };
+        let cover = share(&|p| matches!(p.kind, SeparatorKind::Cover(_)));
+        let patch = share(&|p| matches!(p.kind, SeparatorKind::Patch(_)));
+        assert!((cover - 0.4).abs() < 0.02 && (patch - 0.35).abs() < 0.02);
+        assert!((share(&|p| p.duplex) - 0.3).abs() < 0.02);
+        assert!((share(&|p| p.rotation == 180) - 0.15).abs() < 0.02);
+    }
+
+    #[test]
+    fn unrelated_barcode_values_are_valid_and_never_separators() {
+        let fonts = load_fonts().unwrap();
+        let mut rng = Rng::new(21);
+        let letter = compose_letter(&mut rng, &fonts.families, 1).unwrap();
+        let separator = separator_pattern();
+        let unanchored = regex::Regex::new(
+            separator
+                .as_str()
+                .trim_start_matches('^')
+                .trim_end_matches('$'),
+        )
+        .unwrap();
+        for symbology in SYMBOLOGIES {
+            for round in 0..300 {
+                let value = symbology.value(&mut rng, &letter);
+                assert!(!unanchored.is_match(&value), "{symbology:?}: {value:?}");
+                assert!(!value.starts_with(coversheet::PREFIX));
+                assert!(value.is_ascii());
+                match symbology {
+                    Symbology::Ean13 | Symbology::Itf14 => {
+                        let n = if symbology == Symbology::Ean13 {
+                            13
+                        } else {
+                            14
+                        };
+                        assert_eq!(value.len(), n, "{value}");
+                        assert!(value.bytes().all(|b| b.is_ascii_digit()));
+                        let (body, check) = value.split_at(n - 1);
+                        assert_eq!(gs1_check_digit(body).to_string(), check);
+                    }
+                    Symbology::Parcel => {
+                        assert!(value.starts_with("JJD00") && value.len() == 20);
+                    }
+                    Symbology::Franking => assert!((20..=40).contains(&value.len()), "{value}"),
+                    Symbology::Reference => assert!(value
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')),
+                    Symbology::GiroCode => {
+                        let lines: Vec<&str> = value.split('\n').collect();
+                        assert_eq!(lines[..4], ["BCD", "002", "1", "SCT"]);
+                        let iban = lines[6];
+                        let moved = format!("{}{}", &iban[4..], &iban[..4]);
+                        let digits: String = moved
+                            .chars()
+                            .map(|c| c.to_digit(36).unwrap().to_string())
+                            .collect();
+                        let remainder = digits
+                            .bytes()
+                            .fold(0u64, |r, b| (r * 10 + u64::from(b - b'0')) % 97);
+                        assert_eq!(remainder, 1, "{iban}");
+                        assert!(lines[7].starts_with("EUR"));
+                    }
+                    Symbology::Pdf417 => assert!(value.len() <= 60),
+                }
+                // Each symbology renders and reads back, also turned and faint.
+                if round < 2 {
+                    let symbol = symbology
+                        .render(&mut rng, &value, round == 1, round == 1)
+                        .unwrap();
+                    let found = crate::barcode::read(&symbol).unwrap();
+                    assert!(
+                        found
+                            .iter()
+                            .any(|b| b.text == value
+                                && b.format == format!("{:?}", symbology.format())),
+                        "{symbology:?} {value:?}: {found:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn patch_sheets_keep_white_around_the_bars_and_decode() {
+        let fonts = load_fonts().unwrap();
+        let mut rng = Rng::new(4);
+        for kind in PatchType::ALL {
+            let (page, text) = draw_patch_sheet(kind, &fonts.families[1], &mut rng);
+            assert!(text.starts_with("Trennblatt\nPatch "), "{text}");
+            assert!((4..=5).contains(&text.lines().count()));
+            // Rows of ink: the bars, then at least 6 mm of white, then the label.
+            let inked: Vec<u32> = (0..PAGE_H)
+                .filter(|&y| (0..PAGE_W).any(|x| page.get_pixel(x, y).0[0] < 200))
+                .collect();
+            let bars_end = inked
+                .windows(2)
+                .find(|w| w[1] > w[0] + 1 + mm(2.5) as u32)
+                .map(|w| w[0])
+                .unwrap();
+            let label_start = inked.iter().copied().find(|&y| y > bars_end).unwrap();
+            assert!(bars_end < mm(36.0) as u32);
+            assert!(label_start - bars_end >= mm(6.0) as u32);
+            let dark = crate::leptonica::Pix::binary_from_gray(&page, 128).unwrap();
+            let found = crate::patch::find(&dark, DPI as f32, 1).map(|p| p.kind);
+            assert_eq!(found, Some(kind));
+        }
+    }
+
+    #[test]
+    fn cover_sheet_text_and_image_are_what_the_pdf_prints() {
+        let sheet = CoverSheet {
+            unit: "0140".into(),
+            unit_name: Some("Referat 0140 Rechnungsprüfungsamt".into()),
+            case: Some("0140.2-0815/2026".into()),
+            pages: Some(3),
+            other: Default::default(),
+        };
+        let pdf = coversheet::pdf(&sheet).unwrap();
+        let text = pdf_text_lines(&pdf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Patch 2 - neues Dokument");
+        for line in [
+            "Deckblatt Posteingang",
+            "0140",
+            "Referat 0140 Rechnungsprüfungsamt",
+            "0140.2-0815/2026",
+            "3",
+        ] {
+            assert!(lines.contains(&line), "{line:?} missing in {lines:?}");
+        }
+        assert!(lines.last().unwrap().starts_with("mailroom "));
+        // The payload is printed under the QR code in lines of 40 characters.
+        let payload = sheet.payload();
+        let start = lines
+            .iter()
+            .position(|l| l.starts_with(coversheet::PREFIX))
+            .unwrap();
+        let printed: String = lines[start..]
+            .iter()
+            .take_while(|l| !l.starts_with("Vor das"))
+            .map(|l| format!("{l:<40}"))
+            .collect();
+        assert_eq!(printed.trim_end(), payload);
+
+        let image = rasterise_pdf(&pdf).unwrap();
+        assert_eq!(image.dimensions(), (PAGE_W, PAGE_H));
+        // The first patch bar (20 mm from the left, 12-17 mm from the top) is black.
+        assert!(image.get_pixel(mm(40.0) as u32, mm(14.0) as u32).0[0] < 50);
+        let found = crate::barcode::read(&image).unwrap();
+        assert!(found
+            .iter()
+            .any(|b| b.format == "QRCode" && b.text == payload));
     }
 }

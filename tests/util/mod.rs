@@ -71,7 +71,12 @@ pub struct TempBatch {
 impl TempBatch {
     pub fn generate(pages: usize, seed: u64) -> TempBatch {
         let dir = tempfile::tempdir().unwrap();
-        let truth = generate(&GenerateSpec { seed, pages }, dir.path()).expect("generator failed");
+        let spec = GenerateSpec {
+            seed,
+            pages,
+            stream: false,
+        };
+        let truth = generate(&spec, dir.path()).expect("generator failed");
         TempBatch { dir, truth }
     }
 

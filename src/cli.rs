@@ -52,6 +52,34 @@ from it and checks the scanned page count against --pages (see [separation] in t
 Examples:\n  mailroom coversheet --unit 61 --out deckblatt-61.pdf\n  mailroom coversheet --unit 50.4 --name \"Abteilung 50.4 Gesundheitsamt\" --case \"50.4-12/2026\" --pages 3 --out d.pdf"
     )]
     Coversheet(CoversheetArgs),
+    /// Dry-run routing rules on a finished run, or check a rule file, before they go live.
+    #[command(
+        after_help = "Examples:\n  mailroom route --check profiles/braunschweig.toml\n  mailroom route --dry-run out/2026-11-28 --profile profiles/braunschweig.toml\n  mailroom route --dry-run out/2026-11-28 --profile new.toml --compare profiles/braunschweig.toml\n  mailroom route --dry-run scans/ --profile new.toml --json   (a batch folder is run first, into a temporary folder)\n\n--dry-run on an output folder reads the OCR text from its document JSON: no OCR, nothing delivered.\nExit codes: 0 done (--check: no errors), 1 fatal, 2 usage error or --check found errors."
+    )]
+    Route(RouteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "check"])))]
+pub struct RouteArgs {
+    /// Route the documents of an output folder (or of a batch folder, run first)
+    #[arg(long, value_name = "DIR")]
+    pub dry_run: Option<PathBuf>,
+    /// Check a profile's routing rules: syntax, regexes, units, shadowed rules
+    #[arg(long, value_name = "PROFILE")]
+    pub check: Option<PathBuf>,
+    /// The rules to dry-run (default: the built-in profile, which routes nothing)
+    #[arg(long, short)]
+    pub profile: Option<PathBuf>,
+    /// A second profile: list the documents whose routing differs
+    #[arg(long, requires = "dry_run")]
+    pub compare: Option<PathBuf>,
+    /// Print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads when a batch folder has to be run first
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, clap::Args)]

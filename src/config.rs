@@ -17,6 +17,7 @@ pub struct Profile {
     pub cleanup: CleanupSettings,
     pub ocr: OcrSettings,
     pub separation: SeparationSettings,
+    pub routing: crate::routing::rules::RoutingSettings,
     pub output: OutputSettings,
 }
 
@@ -221,6 +222,7 @@ impl Default for Profile {
             cleanup: CleanupSettings::default(),
             ocr: OcrSettings::default(),
             separation: SeparationSettings::default(),
+            routing: Default::default(),
             output: OutputSettings::default(),
         }
     }
@@ -257,6 +259,12 @@ impl Profile {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read profile {}", path.display()))?;
         Profile::parse(&text).with_context(|| format!("invalid profile {}", path.display()))
+    }
+
+    /// Parses profile text (syntax, unknown keys, types) without checking values: for
+    /// `mailroom route --check`, which reports every finding instead of the first.
+    pub fn parse_unchecked(text: &str) -> Result<Profile> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Parses and validates profile text.
@@ -302,6 +310,7 @@ impl Profile {
         for b in &self.separation.barcodes {
             b.regex()?;
         }
+        crate::routing::rules::RuleSet::new(&self.routing)?;
         if !(1..=100).contains(&self.output.jpeg_quality) {
             bail!(
                 "output.jpeg_quality = {} is out of range (1-100)",

@@ -24,6 +24,7 @@ pub mod package;
 pub mod patch;
 pub mod pipeline;
 pub mod report;
+pub mod routing;
 pub mod separation;
 
 /// Version string written into every output file.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
-use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RunArgs};
+use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs};
 use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
 use mailroom::pipeline::{self, AccountingError, RunRequest};
 use mailroom::report::TerminalObserver;
@@ -16,6 +16,7 @@ fn main() -> ProcessExit {
         Command::Run(args) => run(args),
         Command::Profile => print_out(DEFAULT_PROFILE_TOML),
         Command::Coversheet(args) => coversheet(args),
+        Command::Route(args) => route(args),
     };
     ProcessExit::from(code as u8)
 }
@@ -95,6 +96,160 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
         Err(e) => fail(ExitCode::Fatal, &e),
     }
+}
+
+fn route(args: RouteArgs) -> ExitCode {
+    use mailroom::routing::{check, dryrun, rules::RuleSet};
+    if let Some(path) = &args.check {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return fail(
+                    ExitCode::Usage,
+                    &anyhow::anyhow!("cannot read profile {}: {e}", path.display()),
+                )
+            }
+        };
+        // syntax and unknown keys, with line and column
+        let profile: Profile = match Profile::parse_unchecked(&text) {
+            Ok(p) => p,
+            Err(e) => return fail(ExitCode::Usage, &anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        let findings = check::check(&profile.routing);
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == check::Severity::Error)
+            .count();
+        let text = if args.json {
+            serde_json::to_string_pretty(&findings).unwrap_or_default()
+        } else {
+            let mut t = format!(
+                "{}: {} rules, {} units: {errors} errors, {} warnings",
+                path.display(),
+                profile.routing.rules.len(),
+                profile.routing.units.len(),
+                findings.len() - errors
+            );
+            for f in &findings {
+                let level = if f.severity == check::Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                };
+                t.push_str(&format!("\n  {level}: {}", f.message));
+            }
+            t
+        };
+        let printed = print_out(&text);
+        return if errors > 0 { ExitCode::Usage } else { printed };
+    }
+    let Some(dir) = args.dry_run else {
+        return fail(
+            ExitCode::Usage,
+            &anyhow::anyhow!("give --dry-run DIR or --check PROFILE"),
+        );
+    };
+    let load = |p: &Option<std::path::PathBuf>| -> anyhow::Result<(String, Profile)> {
+        match p {
+            Some(p) => Ok((p.display().to_string(), Profile::load(p)?)),
+            None => Ok(("built-in default".into(), Profile::default())),
+        }
+    };
+    let (name, mut profile) = match load(&args.profile) {
+        Ok(p) => p,
+        Err(e) => return fail(ExitCode::Usage, &e),
+    };
+    let compare = match args
+        .compare
+        .as_ref()
+        .map(|p| load(&Some(p.clone())))
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(ExitCode::Usage, &e),
+    };
+    let sets = (|| -> anyhow::Result<_> {
+        let set = RuleSet::new(&profile.routing)?;
+        let other = compare
+            .as_ref()
+            .map(|(n, p)| Ok::<_, anyhow::Error>((n.clone(), RuleSet::new(&p.routing)?)))
+            .transpose()?;
+        Ok((set, other))
+    })();
+    let (set, other) = match sets {
+        Ok(s) => s,
+        Err(e) => return fail(ExitCode::Usage, &e),
+    };
+    // a batch folder is run first, into a temporary folder, without routing side effects
+    let dir_given = dir.clone();
+    let tmp;
+    let out = if dir.join(pipeline::REPORT_FILE).is_file() {
+        dir
+    } else if dir.is_dir() {
+        tmp = match tempfile_dir() {
+            Ok(t) => t,
+            Err(e) => return fail(ExitCode::Fatal, &e),
+        };
+        profile.routing.enabled = false;
+        let req = RunRequest {
+            batch: dir,
+            out: tmp.clone(),
+            profile,
+            jobs: args.jobs.map(usize::from).unwrap_or_else(default_jobs),
+        };
+        let observer = TerminalObserver::new();
+        let result = pipeline::run(&req, &observer);
+        observer.finish();
+        if let Err(e) = result {
+            return fail(ExitCode::Fatal, &e);
+        }
+        tmp.clone()
+    } else {
+        return fail(
+            ExitCode::Usage,
+            &anyhow::anyhow!(
+                "{} is neither an output folder nor a batch folder",
+                dir.display()
+            ),
+        );
+    };
+    let result = dryrun::dry_run(
+        &out,
+        (&name, &set),
+        other.as_ref().map(|(n, s)| (n.as_str(), s)),
+    );
+    if out != dir_given {
+        // the temporary run of a batch folder is not kept
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    match result {
+        Ok(run) => print_out(&if args.json {
+            serde_json::to_string_pretty(&run).unwrap_or_default()
+        } else {
+            run.table()
+        }),
+        Err(e) => fail(ExitCode::Fatal, &e),
+    }
+}
+
+/// A fresh folder under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "mailroom-dry-run-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn coversheet(args: CoversheetArgs) -> ExitCode {

@@ -31,7 +31,12 @@ use crate::package::{
     SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,
 };
 use crate::patch::{self, PatchCode};
-use crate::report::{Counts, DocumentSummary, FlaggedPage, RunReport, REPORT_SCHEMA_VERSION};
+use crate::report::{
+    Counts, DocumentSummary, FlaggedPage, RouteSummary, RunReport, REPORT_SCHEMA_VERSION,
+};
+use crate::routing::rules::RuleSet;
+use crate::routing::zones::PageView;
+use crate::routing::{self, RoutingInput, Target};
 use crate::separation::{split_all, PageFacts, PageState, Role, Rules, Segment};
 
 /// Sub-folders of the output folder.
@@ -113,9 +118,16 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     };
 
     let rules = Rules::new(&req.profile.separation)?;
+    let routing = req
+        .profile
+        .routing
+        .enabled
+        .then(|| RuleSet::new(&req.profile.routing))
+        .transpose()?;
     let ctx = Stages {
         req,
         rules: &rules,
+        routing: routing.as_ref(),
         font: &font,
         engines: &engines,
         limits,
@@ -151,6 +163,22 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         documents: delivered.iter().filter(|d| d.pdf.is_some()).count(),
         documents_evidence_only: delivered.iter().filter(|d| d.pdf.is_none()).count(),
         documents_flagged: delivered.iter().filter(|d| !d.flags.is_empty()).count(),
+        documents_unopened: delivered
+            .iter()
+            .filter(|d| {
+                d.routing
+                    .as_ref()
+                    .is_some_and(|r| r.target == Target::Unopened)
+            })
+            .count(),
+        documents_clarification: delivered
+            .iter()
+            .filter(|d| {
+                d.routing
+                    .as_ref()
+                    .is_some_and(|r| r.target == Target::Clarification)
+            })
+            .count(),
         pages_separators: delivered.iter().map(|d| d.separator_pages).sum(),
         pages_flagged: delivered.iter().map(|d| d.flagged.len()).sum(),
     };
@@ -189,6 +217,7 @@ struct DocPage<'a> {
 struct Stages<'a> {
     req: &'a RunRequest,
     rules: &'a Rules,
+    routing: Option<&'a RuleSet>,
     font: &'a GlyphlessFont,
     engines: &'a EnginePool,
     limits: Limits,
@@ -464,6 +493,27 @@ impl Stages<'_> {
             .or(removed.first())
             .expect("a segment has pages");
         let id = document_id(index, &named_after.src.rel);
+        // documents without pages (all blank, trailing separators) are not routed
+        let routing = self.routing.filter(|_| !kept.is_empty()).map(|set| {
+            let input = RoutingInput {
+                pages: kept
+                    .iter()
+                    .filter_map(|p| {
+                        p.page.text.as_ref().map(|text| PageView {
+                            text,
+                            dpi: (p.page.dpi.x, p.page.dpi.y),
+                        })
+                    })
+                    .collect(),
+                barcodes: pages.iter().flat_map(|p| &p.page.barcodes).collect(),
+                cover: seg.record.cover_sheet.as_ref(),
+            };
+            routing::route(set, &input)
+        });
+        // Confidential mail: its text is kept nowhere, neither in the PDF nor the JSON.
+        let keep_text = !routing
+            .as_ref()
+            .is_some_and(|r| r.target == Target::Unopened);
         let t = Instant::now();
         let meta = PdfMeta {
             title: &id,
@@ -479,7 +529,12 @@ impl Stages<'_> {
                 .map(|p| PdfPage {
                     image: &p.page.image,
                     dpi: (p.page.dpi.x, p.page.dpi.y),
-                    text: p.page.text.as_ref().unwrap_or(&no_text),
+                    text: p
+                        .page
+                        .text
+                        .as_ref()
+                        .filter(|_| keep_text)
+                        .unwrap_or(&no_text),
                 })
                 .collect();
             Ok(Some(pdf::write_pdf(&pdf_pages, &meta, self.font)?))
@@ -517,6 +572,7 @@ impl Stages<'_> {
                 .as_deref()
                 .map(|b| file_record(&format!("../{EVIDENCE_DIR}/{evidence_name}"), b)),
             separation: seg.record.clone(),
+            routing: routing.clone(),
             sources: sources
                 .iter()
                 .map(|src| SourceRecord {
@@ -529,7 +585,7 @@ impl Stages<'_> {
             pages: kept
                 .iter()
                 .enumerate()
-                .map(|(n, p)| self.page_record(n + 1, p.src, p.page))
+                .map(|(n, p)| self.page_record(n + 1, p.src, p.page, keep_text))
                 .collect(),
             removed_pages: removed
                 .iter()
@@ -539,7 +595,7 @@ impl Stages<'_> {
                         Role::Removed(reason) => reason,
                         Role::Kept => unreachable!("kept pages are not removed"),
                     },
-                    page: self.page_record(n + 1, p.src, p.page),
+                    page: self.page_record(n + 1, p.src, p.page, keep_text),
                 })
                 .collect(),
             timings_ms: timings,
@@ -575,6 +631,7 @@ impl Stages<'_> {
             started_by: seg.record.started_by.clone(),
             cover_sheet: seg.record.cover_sheet.clone(),
             flags: seg.record.flags.clone(),
+            routing: routing.as_ref().map(RouteSummary::of),
             mean_confidence: (!confs.is_empty())
                 .then(|| confs.iter().sum::<f32>() / confs.len() as f32),
             flagged: pages
@@ -590,7 +647,13 @@ impl Stages<'_> {
         })
     }
 
-    fn page_record(&self, number: usize, src: &SourceFile, p: &ReadPage) -> PageRecord {
+    fn page_record(
+        &self,
+        number: usize,
+        src: &SourceFile,
+        p: &ReadPage,
+        keep_text: bool,
+    ) -> PageRecord {
         PageRecord {
             number,
             source_file: src.rel.clone(),
@@ -604,7 +667,7 @@ impl Stages<'_> {
             cleanup: p.cleanup.clone(),
             patch: p.patch.clone(),
             barcodes: p.barcodes.clone(),
-            ocr: p.text.as_ref().map(|text| OcrRecord {
+            ocr: p.text.as_ref().filter(|_| keep_text).map(|text| OcrRecord {
                 language: self.req.profile.ocr.language.clone(),
                 mean_confidence: text.mean_confidence(),
                 words: text.word_count(),

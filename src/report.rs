@@ -59,6 +59,12 @@ pub struct Counts {
     pub documents_flagged: usize,
     /// Separator sheets taken out of the stream (part of `pages_evidence`).
     pub pages_separators: usize,
+    /// Confidential documents to hand over unopened (routing).
+    #[serde(default)]
+    pub documents_unopened: usize,
+    /// Documents in the clarification queue (routing).
+    #[serde(default)]
+    pub documents_clarification: usize,
     /// Pages with QA flags (see `documents[].flagged`).
     pub pages_flagged: usize,
 }
@@ -84,9 +90,32 @@ pub struct DocumentSummary {
     pub cover_sheet: Option<crate::coversheet::CoverSheet>,
     /// Separation flags: cover-sheet page count mismatch, too many pages, ...
     pub flags: Vec<crate::separation::DocumentFlag>,
+    /// The routing decision, when routing is on.
+    #[serde(default)]
+    pub routing: Option<RouteSummary>,
     pub mean_confidence: Option<f32>,
     /// Pages with QA flags (uncertain skew or orientation, near blank, low OCR confidence).
     pub flagged: Vec<FlaggedPage>,
+}
+
+/// A document's routing decision in short.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteSummary {
+    pub target: crate::routing::Target,
+    pub rule: Option<String>,
+    pub confidence: f32,
+    pub reason: Option<String>,
+}
+
+impl RouteSummary {
+    pub fn of(r: &crate::routing::RoutingRecord) -> RouteSummary {
+        RouteSummary {
+            target: r.target.clone(),
+            rule: r.rule.clone(),
+            confidence: r.confidence,
+            reason: r.reason.clone(),
+        }
+    }
 }
 
 /// A page an operator may want to look at.
@@ -230,6 +259,47 @@ impl RunReport {
             for d in self.documents.iter().filter(|d| !d.flags.is_empty()) {
                 let flags: Vec<String> = d.flags.iter().map(describe_flag).collect();
                 let _ = writeln!(s, "    {}: {}", d.id, flags.join("; "));
+            }
+        }
+        let routed: Vec<(&DocumentSummary, &RouteSummary)> = self
+            .documents
+            .iter()
+            .filter_map(|d| d.routing.as_ref().map(|r| (d, r)))
+            .collect();
+        if !routed.is_empty() {
+            let mut per_unit: std::collections::BTreeMap<String, usize> = Default::default();
+            for (_, r) in &routed {
+                *per_unit.entry(r.target.label()).or_default() += 1;
+            }
+            let units: Vec<String> = per_unit
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "clarification" | "unopened"))
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  routed       {:>5} documents ({})",
+                routed.len(),
+                units.join(", ")
+            );
+            use crate::routing::Target;
+            for (label, target) in [
+                ("unopened    ", Target::Unopened),
+                ("clarification", Target::Clarification),
+            ] {
+                let list: Vec<_> = routed.iter().filter(|(_, r)| r.target == target).collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let what = if target == Target::Unopened {
+                    "confidential, hand over unopened (text not kept):"
+                } else {
+                    "documents need a person to decide:"
+                };
+                let _ = writeln!(s, "  {label}{:>5} {what}", list.len());
+                for (d, r) in list.iter().take(SUMMARY_MAX_FLAGGED) {
+                    let _ = writeln!(s, "    {}: {}", d.id, r.reason.as_deref().unwrap_or(""));
+                }
             }
         }
         let _ = writeln!(
@@ -385,6 +455,7 @@ mod tests {
             started_by: crate::separation::SplitCause::NewFile,
             cover_sheet: None,
             flags: vec![],
+            routing: None,
             mean_confidence: Some(90.0),
             flagged: (0..flagged)
                 .map(|i| FlaggedPage {
@@ -417,6 +488,8 @@ mod tests {
                 documents: 1,
                 documents_evidence_only: 0,
                 documents_flagged: 0,
+                documents_unopened: 0,
+                documents_clarification: 0,
                 pages_separators: 0,
                 pages_flagged: flagged,
             },

@@ -139,6 +139,10 @@ pub struct DocumentRecord {
     /// How the document was separated from the page stream: what started it, the cover
     /// sheet in front of it, and completeness flags.
     pub separation: crate::separation::SeparationRecord,
+    /// Where the document goes and why (absent when routing is off). For confidential
+    /// mail (`unopened`) no page keeps its text.
+    #[serde(default)]
+    pub routing: Option<crate::routing::RoutingRecord>,
     /// The input files the pages came from, in page order.
     pub sources: Vec<SourceRecord>,
     /// The pages of the PDF, in order.

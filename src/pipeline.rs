@@ -502,6 +502,7 @@ impl Stages<'_> {
                         p.page.text.as_ref().map(|text| PageView {
                             text,
                             dpi: (p.page.dpi.x, p.page.dpi.y),
+                            size_px: (p.page.image.width, p.page.image.height),
                         })
                     })
                     .collect(),
@@ -511,9 +512,9 @@ impl Stages<'_> {
             routing::route(set, &input)
         });
         // Confidential mail: its text is kept nowhere, neither in the PDF nor the JSON.
-        let keep_text = !routing
+        let keep_text = routing
             .as_ref()
-            .is_some_and(|r| r.target == Target::Unopened);
+            .is_none_or(|r| r.target != Target::Unopened);
         let t = Instant::now();
         let meta = PdfMeta {
             title: &id,

@@ -701,3 +701,116 @@ fn a_generated_stream_is_split_exactly_as_the_truth_says() {
     assert_eq!(p.right, p.patch_pages, "{:?}", p.errors);
     assert_eq!(p.false_patches, 0);
 }
+
+#[test]
+fn route_check_names_the_line_of_a_typo_and_every_rule_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.toml");
+    fs::write(&typo, "[routing]\nenabled = true\n\n[[routing.rules]]\nname = \"a\"\nunit = \"61\"\nanny = [\"x\"]\n").unwrap();
+    let r = mailroom(&["route".as_ref(), "--check".as_ref(), typo.as_os_str()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("anny") && r.stderr.contains("line 7"),
+        "{}",
+        r.stderr
+    );
+
+    let bad = dir.path().join("bad.toml");
+    fs::write(
+        &bad,
+        r#"[routing]
+enabled = true
+[[routing.units]]
+code = "61"
+name = "Stadtplanung"
+[[routing.rules]]
+name = "broken"
+unit = "61"
+regex = ["(unclosed"]
+[[routing.rules]]
+name = "nowhere"
+unit = "99"
+any = ["x"]
+"#,
+    )
+    .unwrap();
+    let r = mailroom(&[
+        "route".as_ref(),
+        "--check".as_ref(),
+        bad.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let findings: Value = serde_json::from_str(&r.stdout).unwrap();
+    let messages: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("not a valid regular expression")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("unknown unit \"99\"")),
+        "{messages:?}"
+    );
+
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/braunschweig.toml");
+    let r = mailroom(&["route".as_ref(), "--check".as_ref(), good.as_os_str()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("0 errors, 0 warnings"), "{}", r.stdout);
+}
+
+#[test]
+fn a_run_routes_by_the_address_field_and_the_dry_run_reuses_its_text() {
+    let run = mixed_batch_run();
+    let profile =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/braunschweig.toml");
+    let minimal = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let r = mailroom(&[
+        "route".as_ref(),
+        "--dry-run".as_ref(),
+        run.out.path().as_os_str(),
+        "--profile".as_ref(),
+        profile.as_os_str(),
+        "--compare".as_ref(),
+        minimal.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dry: Value = serde_json::from_str(&r.stdout).unwrap();
+    let docs = dry["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), run.truth.documents.len());
+    // every letter goes where the truth says: its unit, clarification or unopened
+    use mailroom::lab::truth::ExpectedRoute;
+    for (d, t) in docs.iter().zip(&run.truth.documents) {
+        let expected = match t.route.as_ref().expect("the generator sets routes") {
+            ExpectedRoute::Unit { unit } => serde_json::json!({"to": "unit", "unit": unit}),
+            ExpectedRoute::Clarification => serde_json::json!({"to": "clarification"}),
+            ExpectedRoute::Unopened => serde_json::json!({"to": "unopened"}),
+        };
+        assert_eq!(
+            d["target"], expected,
+            "{} ({:?}): {d:#}",
+            d["id"], t.routing_case
+        );
+        if d["target"]["to"] == "unit" {
+            assert!(d["evidence"][0]["zone"].is_string(), "{d:#}");
+        }
+    }
+    // the minimal profile knows two units: documents routed elsewhere change to clarification
+    let changed = dry["changed"].as_u64().unwrap();
+    let outside = docs
+        .iter()
+        .filter(|d| {
+            d["target"]["to"] == "unit"
+                && d["target"]["unit"] != "60"
+                && d["target"]["unit"] != "61"
+        })
+        .count() as u64;
+    assert_eq!(changed, outside);
+}

@@ -15,7 +15,7 @@ use mailroom::lab::truth::{Truth, TRUTH_FILE};
     name = "mailroom-lab",
     version,
     about = "Generates batches with ground truth and measures mailroom's accuracy on them",
-    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10"
+    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10\n  mailroom-lab evaluate /tmp/out40 --batch /tmp/batch40 --min-routing-accuracy 0.98"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +67,12 @@ enum Cmd {
         /// found where there is none (implies --separation)
         #[arg(long)]
         require_separation: bool,
+        /// Exit with code 5 if the share of truth documents routed where the truth says
+        /// (unit, clarification or unopened) is below this, on any confidential leak (a
+        /// letter to stay unopened routed, or an unopened document that still stores
+        /// text) and on any document routed to a wrong unit with confidence >= 0.8
+        #[arg(long, value_name = "SHARE")]
+        min_routing_accuracy: Option<f64>,
         /// Score plain tesseract TSV output instead: OUT is a folder of `<file>.tsv`
         /// (the benchmark's floor), and --truth or --batch is required
         #[arg(long)]
@@ -121,6 +127,7 @@ fn real_main() -> Result<ExitCode> {
             max_mean_cer,
             separation,
             require_separation,
+            min_routing_accuracy,
             tesseract_tsv,
         } => {
             let truth_path = match (truth, batch) {
@@ -162,6 +169,12 @@ fn real_main() -> Result<ExitCode> {
             if require_separation {
                 for why in eval.separation_failures() {
                     eprintln!("mailroom-lab: separation: {why}");
+                    failed = true;
+                }
+            }
+            if let Some(limit) = min_routing_accuracy {
+                for why in eval.routing_failures(limit) {
+                    eprintln!("mailroom-lab: routing: {why}");
                     failed = true;
                 }
             }

@@ -21,7 +21,17 @@
 //!   content (blank backs and separator sheets are removed pages); output documents that
 //!   match no letter, separator sheets kept in a PDF, the cover-sheet fields and the
 //!   `page_count_mismatch` flag;
-//! - the cost of reading barcodes and patch codes against OCR (`reading_cost`).
+//! - the cost of reading barcodes and patch codes against OCR (`reading_cost`);
+//! - routing (`routing`, when the truth has routes: schema 4): per truth document the
+//!   output document that matches it (as for separation; else the one keeping its first
+//!   page) must be routed where the truth says: the same unit, clarification or
+//!   unopened. A confusion table expected x found, accuracy per routing case, documents
+//!   routed to a wrong unit with high confidence, and confidential leaks: a letter that
+//!   must stay unopened routed to a unit or to clarification, or an unopened document
+//!   that still stores text (OCR text or lines in its JSON, a text layer in its PDF).
+//!   Pages of documents the run left unopened carry no text on purpose: they are kept
+//!   out of the text error rates (`unopened` on the page, `unopened_pages` in the
+//!   summary).
 //!
 //! The document JSONs are read leniently (fields added by later issues default to
 //! empty), so outputs of older runs are scored too.
@@ -34,7 +44,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cleanup::{CleanupRecord, Flag};
-use crate::lab::truth::{PageKind, Truth, TruthBarcode, TruthCover};
+use crate::lab::truth::{ExpectedRoute, PageKind, Truth, TruthBarcode, TruthCover};
 use crate::patch::PatchType;
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +70,9 @@ pub struct PageScore {
     /// Why the page was taken out of its document ("blank", "separator"); absent when it
     /// is a page of a PDF or was not delivered.
     pub removed: Option<String>,
+    /// A page of a document the run routed unopened: its text is withheld on purpose, so
+    /// it has no error rates.
+    pub unopened: bool,
     /// Cleanup judged the page blank.
     pub judged_blank: bool,
     pub skew_true: f64,
@@ -90,7 +103,10 @@ pub struct Summary {
     /// Cover, patch and separator barcode sheets (not counted in `text_pages`).
     pub separator_pages: usize,
     pub undelivered_pages: usize,
-    /// Over `text_pages` only.
+    /// Pages with content in documents the run routed unopened (no text on purpose; not
+    /// in the error rates).
+    pub unopened_pages: usize,
+    /// Over `text_pages` only (unopened pages left out).
     pub cer: Option<Stats>,
     pub wer: Option<Stats>,
     pub cer_pdf: Option<Stats>,
@@ -351,6 +367,107 @@ pub struct Evaluation {
     /// Present when the truth has separators or when asked for.
     pub separation: Option<SeparationScore>,
     pub reading_cost: Option<ReadingCost>,
+    /// Present when the truth has expected routes (truth schema 4).
+    pub routing: Option<RoutingScore>,
+}
+
+/// Label of the clarification queue ("Klärung") in the routing confusion table.
+pub const ROUTE_CLARIFICATION: &str = "clarification";
+/// Label of confidential mail left unopened in the routing confusion table.
+pub const ROUTE_UNOPENED: &str = "unopened";
+/// Column of the truth documents that no output document routes (not delivered, or an
+/// output without routing).
+pub const ROUTE_MISSING: &str = "missing";
+/// A routing to a wrong unit at or above this confidence is an error that must not
+/// happen (it would not go to clarification).
+pub const HIGH_CONFIDENCE: f64 = 0.8;
+
+/// Routing of the truth documents that have an expected route.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutingScore {
+    /// Truth documents with an expected route.
+    pub total: usize,
+    /// Routed where the truth says (same unit, or both clarification, or both unopened).
+    pub right: usize,
+    /// total - right, the missing ones included.
+    pub wrong: usize,
+    /// right / total.
+    pub accuracy: f64,
+    /// Of the wrong ones: held by no output document, or by one without routing.
+    pub missing: usize,
+    /// Scored through the output document keeping their first page, because no output
+    /// document holds exactly their pages (separated wrongly).
+    pub not_separated: usize,
+    /// Row labels (expected): unit codes, then "clarification" and "unopened".
+    pub rows: Vec<String>,
+    /// Column labels (found): the row labels, then "missing".
+    pub columns: Vec<String>,
+    /// `confusion[expected][found]`: truth documents by expected and found route.
+    pub confusion: Vec<Vec<usize>>,
+    /// By the truth's routing case ("addressed", "body_only", "ambiguous", "no_topic",
+    /// "confidential_marked", "confidential_person").
+    pub per_case: BTreeMap<String, CaseScore>,
+    /// Truth documents that belong in clarification.
+    pub clarification_expected: usize,
+    /// Truth documents the run sent to clarification.
+    pub clarification_found: usize,
+    /// clarification_found / total.
+    pub clarification_rate: f64,
+    /// Routed to a wrong unit with confidence >= 0.8: must be 0.
+    pub wrong_high_confidence: usize,
+    pub wrong_high_confidence_list: Vec<RoutedDocument>,
+    /// Confidential text routed or stored: must be 0.
+    pub confidential_leaks: usize,
+    pub confidential_leak_list: Vec<RoutingLeak>,
+    /// Every truth document not routed right.
+    pub errors: Vec<RoutedDocument>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaseScore {
+    pub documents: usize,
+    pub right: usize,
+    pub accuracy: f64,
+}
+
+/// A truth document and where the run routed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutedDocument {
+    /// Index into the truth's documents.
+    pub index: usize,
+    pub routing_case: Option<String>,
+    pub subject: String,
+    /// Unit code, "clarification" or "unopened".
+    pub expected: String,
+    /// Unit code, "clarification", "unopened" or "missing".
+    pub found: String,
+    /// The output document scored for it.
+    pub output_document: Option<String>,
+    /// False when that output document does not hold exactly the letter's pages.
+    pub separated: bool,
+    pub rule: Option<String>,
+    pub confidence: Option<f64>,
+    /// Why the run sent it to clarification or left it unopened.
+    pub reason: Option<String>,
+    /// The best rule that lost, as the output reports it.
+    pub runner_up: Option<serde_json::Value>,
+}
+
+/// Confidential text that was routed or stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutingLeak {
+    /// The truth document concerned, if any matches.
+    pub index: Option<usize>,
+    pub output_document: String,
+    /// "routed": a letter to stay unopened routed to a unit or clarification;
+    /// "json_text": an unopened document whose JSON keeps OCR text or lines;
+    /// "pdf_text": an unopened document whose PDF yields text (`pdftotext`).
+    pub kind: String,
+    /// Where the output document was routed.
+    pub found: String,
+    /// Pages ("file:frame") carrying text ("json_text", "pdf_text"); the document's
+    /// pages for "routed".
+    pub pages: Vec<String>,
 }
 
 /// What to score beyond the default.
@@ -378,6 +495,9 @@ struct ReportDocJson {
     #[serde(default)]
     pdf: Option<String>,
     json: String,
+    /// Target, rule and confidence (issue 5); the document JSON's own record wins.
+    #[serde(default)]
+    routing: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -392,6 +512,9 @@ struct DocJson {
     separation: Option<SeparationJson>,
     #[serde(default)]
     timings_ms: TimingsJson,
+    /// Read leniently by hand (see `OutputDoc::routing`): absent in older outputs.
+    #[serde(default)]
+    routing: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,6 +555,26 @@ struct PatchJson {
 struct OcrJson {
     #[serde(default)]
     text: String,
+    /// The recognised lines: `{"lines": [...]}` as mailroom writes them (any shape is
+    /// accepted; only whether it holds lines matters).
+    #[serde(default)]
+    lines: Option<serde_json::Value>,
+}
+
+impl OcrJson {
+    /// The JSON keeps text of the page: OCR text or recognised lines.
+    fn has_text(&self) -> bool {
+        fn holds_lines(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Null => false,
+                serde_json::Value::Array(a) => !a.is_empty(),
+                serde_json::Value::Object(o) => o.get("lines").map_or(!o.is_empty(), holds_lines),
+                serde_json::Value::String(s) => !s.trim().is_empty(),
+                _ => true,
+            }
+        }
+        !self.text.trim().is_empty() || self.lines.as_ref().is_some_and(holds_lines)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -509,6 +652,60 @@ impl OutputDoc {
     fn cover(&self) -> Option<&FoundCover> {
         self.record.separation.as_ref()?.cover_sheet.as_ref()
     }
+
+    /// Where the run routed the document; None for outputs without routing.
+    fn routing(&self) -> Option<FoundRoute> {
+        let r = self.record.routing.as_ref().filter(|r| r.is_object())?;
+        let target = &r["target"];
+        let to = target
+            .get("to")
+            .and_then(|t| t.as_str())
+            .or_else(|| target.as_str())?
+            .to_string();
+        let label = match to.as_str() {
+            "unit" => target
+                .get("unit")
+                .and_then(|u| u.as_str())
+                .unwrap_or("unit")
+                .to_string(),
+            _ => to.clone(),
+        };
+        let text = |key: &str| r.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        Some(FoundRoute {
+            is_unit: to == "unit",
+            label,
+            rule: text("rule"),
+            reason: text("reason"),
+            confidence: r.get("confidence").and_then(|c| c.as_f64()),
+            runner_up: r.get("runner_up").filter(|v| !v.is_null()).cloned(),
+        })
+    }
+
+    fn is_unopened(&self) -> bool {
+        self.routing().is_some_and(|r| r.label == ROUTE_UNOPENED)
+    }
+}
+
+/// An output document's routing, as read from its JSON.
+#[derive(Debug, Clone)]
+struct FoundRoute {
+    /// Routed to an organisation unit (`label` is its code).
+    is_unit: bool,
+    /// Unit code, "clarification", "unopened" (or an unknown target's name).
+    label: String,
+    rule: Option<String>,
+    reason: Option<String>,
+    confidence: Option<f64>,
+    runner_up: Option<serde_json::Value>,
+}
+
+/// The confusion-table label of an expected route.
+fn expected_label(route: &ExpectedRoute) -> String {
+    match route {
+        ExpectedRoute::Unit { unit } => unit.clone(),
+        ExpectedRoute::Clarification => ROUTE_CLARIFICATION.to_string(),
+        ExpectedRoute::Unopened => ROUTE_UNOPENED.to_string(),
+    }
 }
 
 /// What the output says about one page.
@@ -524,6 +721,8 @@ struct Found {
     patch: Option<String>,
     /// Reason the page was removed from its document; None for a page of a PDF.
     removed: Option<String>,
+    /// A page of a document the run routed unopened (text withheld on purpose).
+    unopened: bool,
 }
 
 type FoundMap = HashMap<(String, u32), Found>;
@@ -574,6 +773,14 @@ fn load_output(out_dir: &Path, read_pdf: bool) -> Result<Vec<OutputDoc>> {
             ),
             _ => None,
         };
+        let mut record = record;
+        if record
+            .routing
+            .as_ref()
+            .is_none_or(serde_json::Value::is_null)
+        {
+            record.routing = doc.routing.clone();
+        }
         let id = [&record.id, &doc.id, &doc.json]
             .into_iter()
             .find(|s| !s.is_empty())
@@ -601,18 +808,19 @@ fn found_page(page: &PageJson, removed: Option<String>, pdf_text: Option<String>
             .collect(),
         patch: page.patch.as_ref().map(|p| p.kind.clone()),
         removed,
+        unopened: false,
     }
 }
 
 fn score_output(docs: &[OutputDoc], truth: &Truth, opts: EvalOptions) -> Evaluation {
     let mut found: FoundMap = HashMap::new();
     for doc in docs {
+        let unopened = doc.is_unopened();
         for (i, page) in doc.record.pages.iter().enumerate() {
             let pdf_text = doc.pdf_pages.as_ref().and_then(|p| p.get(i).cloned());
-            found.insert(
-                (page.source_file.clone(), page.frame),
-                found_page(page, None, pdf_text),
-            );
+            let mut f = found_page(page, None, pdf_text);
+            f.unopened = unopened;
+            found.insert((page.source_file.clone(), page.frame), f);
         }
         for removed in &doc.record.removed_pages {
             let page = &removed.page;
@@ -639,6 +847,7 @@ fn score_output(docs: &[OutputDoc], truth: &Truth, opts: EvalOptions) -> Evaluat
         eval.separation = Some(score_separation(docs, truth));
     }
     eval.reading_cost = Some(reading_cost(docs));
+    eval.routing = score_routing(docs, truth);
     eval
 }
 
@@ -707,6 +916,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
             chars_on_blank: 0,
             delivered: got.is_some(),
             removed: got.and_then(|g| g.removed.clone()),
+            unopened: got.is_some_and(|g| g.unopened && g.removed.is_none()),
             judged_blank,
             skew_true: t.skew_deg,
             skew_found,
@@ -723,7 +933,10 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
                     .as_deref()
                     .map_or(0, |s| normalise(s).chars().count());
             } else {
-                if t.kind.is_separator() {
+                if score.unopened {
+                    // Confidential mail left unopened: no text to score, on purpose
+                    // (text it still carries is a leak, counted under routing).
+                } else if t.kind.is_separator() {
                     // A separator sheet is no part of a document: its text is scored
                     // where the output has it, apart from the letters.
                     if let Some(text) = g.text.as_deref().or(g.removed_text.as_deref()) {
@@ -737,7 +950,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
                     score.cer = Some(error_rate(&chars(&truth_text), &chars(&text)));
                     score.wer = Some(error_rate(&words(&truth_text), &words(&text)));
                 }
-                if let Some(pdf_text) = &g.pdf_text {
+                if let Some(pdf_text) = g.pdf_text.as_ref().filter(|_| !score.unopened) {
                     let pdf_text = normalise(pdf_text);
                     score.cer_pdf = Some(error_rate(&chars(&truth_text), &chars(&pdf_text)));
                     score.wer_pdf = Some(error_rate(&words(&truth_text), &words(&pdf_text)));
@@ -816,6 +1029,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
         blank_pages: pages.iter().filter(|p| p.blank).count(),
         separator_pages: pages.iter().filter(|p| p.kind.is_separator()).count(),
         undelivered_pages: pages.iter().filter(|p| !p.delivered).count(),
+        unopened_pages: pages.iter().filter(|p| p.unopened && !p.blank).count(),
         cer: letters(|p| p.cer),
         wer: letters(|p| p.wer),
         cer_pdf: letters(|p| p.cer_pdf),
@@ -839,6 +1053,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
         patches: None,
         separation: None,
         reading_cost: None,
+        routing: None,
     }
 }
 
@@ -997,36 +1212,82 @@ fn score_patches(found: &FoundMap, truth: &Truth) -> PatchScore {
 type PageSet = BTreeSet<(String, u32)>;
 
 /// Document boundaries, separator sheets, cover-sheet fields and page-count flags.
+/// Truth documents matched to output documents: a truth document's pages with content
+/// (no blank backs, no separator sheets) are exactly one output document's kept pages.
+/// In a non-stream batch one file is one document, and the same rule applies.
+struct DocMatch {
+    /// Each output document's kept pages.
+    kept: Vec<PageSet>,
+    /// Each truth document's pages with content, in order.
+    expected: Vec<Vec<(String, u32)>>,
+    expected_sets: Vec<PageSet>,
+    /// The output document holding exactly the truth document's pages with content.
+    matched: Vec<Option<usize>>,
+}
+
+impl DocMatch {
+    fn new(docs: &[OutputDoc], truth: &Truth) -> DocMatch {
+        let kept: Vec<PageSet> = docs.iter().map(OutputDoc::kept).collect();
+        let expected: Vec<Vec<(String, u32)>> = truth
+            .documents
+            .iter()
+            .map(|d| {
+                d.pages
+                    .iter()
+                    .filter_map(|&i| truth.pages.get(i))
+                    .filter(|p| !p.blank && !p.kind.is_separator())
+                    .map(|p| (p.file.clone(), p.frame))
+                    .collect()
+            })
+            .collect();
+        let expected_sets: Vec<PageSet> = expected
+            .iter()
+            .map(|e| e.iter().cloned().collect())
+            .collect();
+        let matched: Vec<Option<usize>> = expected_sets
+            .iter()
+            .map(|e| {
+                if e.is_empty() {
+                    None
+                } else {
+                    kept.iter().position(|k| k == e)
+                }
+            })
+            .collect();
+        DocMatch {
+            kept,
+            expected,
+            expected_sets,
+            matched,
+        }
+    }
+
+    /// The output document that stands for a truth document: the one matching it, else
+    /// the one keeping its first page with content (a wrongly separated letter).
+    fn holder(&self, index: usize) -> Option<usize> {
+        self.matched[index].or_else(|| {
+            let first = self.expected[index].first()?;
+            self.kept.iter().position(|k| k.contains(first))
+        })
+    }
+
+    /// Every output document keeping some of a truth document's pages with content.
+    fn holders(&self, index: usize) -> Vec<usize> {
+        let set = &self.expected_sets[index];
+        (0..self.kept.len())
+            .filter(|&i| self.kept[i].iter().any(|p| set.contains(p)))
+            .collect()
+    }
+}
+
 fn score_separation(docs: &[OutputDoc], truth: &Truth) -> SeparationScore {
-    let kept: Vec<PageSet> = docs.iter().map(OutputDoc::kept).collect();
+    let DocMatch {
+        kept,
+        expected,
+        expected_sets,
+        matched,
+    } = DocMatch::new(docs, truth);
     let label = |(f, n): &(String, u32)| page_label(f, *n);
-    // Each truth document's pages with content, in order.
-    let expected: Vec<Vec<(String, u32)>> = truth
-        .documents
-        .iter()
-        .map(|d| {
-            d.pages
-                .iter()
-                .filter_map(|&i| truth.pages.get(i))
-                .filter(|p| !p.blank && !p.kind.is_separator())
-                .map(|p| (p.file.clone(), p.frame))
-                .collect()
-        })
-        .collect();
-    let expected_sets: Vec<PageSet> = expected
-        .iter()
-        .map(|e| e.iter().cloned().collect())
-        .collect();
-    let matched: Vec<Option<usize>> = expected_sets
-        .iter()
-        .map(|e| {
-            if e.is_empty() {
-                None
-            } else {
-                kept.iter().position(|k| k == e)
-            }
-        })
-        .collect();
     let mut wrong_documents = Vec::new();
     for (index, (want, set)) in expected.iter().zip(&expected_sets).enumerate() {
         // A document without pages with content has nothing to deliver: right when none
@@ -1241,6 +1502,199 @@ fn score_separation(docs: &[OutputDoc], truth: &Truth) -> SeparationScore {
     }
 }
 
+/// Orders unit codes as the organisation chart lists them: codes with a leading zero
+/// first ("0140" < "06"), then numbers by value ("2" < "10" < "50.4" < "50.10" < "61"),
+/// then anything else by its text. A total order (a sort key), part by part.
+fn unit_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| -> Vec<(u8, usize, String)> {
+        s.split(['.', '-', '/'])
+            .map(|part| {
+                let digits = !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit());
+                match (digits, part.starts_with('0')) {
+                    (true, true) => (0, 0, part.to_string()),
+                    (true, false) => (1, part.len(), part.to_string()),
+                    (false, _) => (2, 0, part.to_string()),
+                }
+            })
+            .collect()
+    };
+    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+}
+
+/// Routing against the truth's expected routes; None when the truth has none.
+fn score_routing(docs: &[OutputDoc], truth: &Truth) -> Option<RoutingScore> {
+    if truth.documents.iter().all(|d| d.route.is_none()) {
+        return None;
+    }
+    let m = DocMatch::new(docs, truth);
+    let routes: Vec<Option<FoundRoute>> = docs.iter().map(OutputDoc::routing).collect();
+    let special = |l: &str| l == ROUTE_CLARIFICATION || l == ROUTE_UNOPENED;
+
+    // Labels: every unit expected or found, then clarification and unopened.
+    let mut units: Vec<String> = truth
+        .documents
+        .iter()
+        .filter_map(|d| d.route.as_ref().map(expected_label))
+        .chain(routes.iter().flatten().map(|r| r.label.clone()))
+        .filter(|l| !special(l))
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    units.sort_by(|a, b| unit_order(a, b));
+    let mut rows = units;
+    rows.push(ROUTE_CLARIFICATION.to_string());
+    rows.push(ROUTE_UNOPENED.to_string());
+    let mut columns = rows.clone();
+    columns.push(ROUTE_MISSING.to_string());
+    let at = |labels: &[String], l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
+    let mut confusion = vec![vec![0usize; columns.len()]; rows.len()];
+
+    let mut score = RoutingScore {
+        total: 0,
+        right: 0,
+        wrong: 0,
+        accuracy: 0.0,
+        missing: 0,
+        not_separated: 0,
+        rows: Vec::new(),
+        columns: Vec::new(),
+        confusion: Vec::new(),
+        per_case: BTreeMap::new(),
+        clarification_expected: 0,
+        clarification_found: 0,
+        clarification_rate: 0.0,
+        wrong_high_confidence: 0,
+        wrong_high_confidence_list: Vec::new(),
+        confidential_leaks: 0,
+        confidential_leak_list: Vec::new(),
+        errors: Vec::new(),
+    };
+    let labels_of = |i: usize| -> Vec<String> {
+        docs[i]
+            .record
+            .pages
+            .iter()
+            .map(|p| page_label(&p.source_file, p.frame))
+            .collect()
+    };
+    for (index, td) in truth.documents.iter().enumerate() {
+        let Some(route) = &td.route else {
+            continue;
+        };
+        let want = expected_label(route);
+        let holder = m.holder(index);
+        let got = holder.and_then(|h| routes[h].as_ref());
+        let found = got.map_or(ROUTE_MISSING.to_string(), |g| g.label.clone());
+        let right = got.is_some_and(|g| g.label == want);
+        score.total += 1;
+        score.right += usize::from(right);
+        score.missing += usize::from(got.is_none());
+        score.not_separated += usize::from(holder.is_some() && m.matched[index].is_none());
+        confusion[at(&rows, &want)][at(&columns, &found)] += 1;
+        if let Some(case) = &td.routing_case {
+            let c = score.per_case.entry(case.clone()).or_default();
+            c.documents += 1;
+            c.right += usize::from(right);
+        }
+        score.clarification_expected += usize::from(want == ROUTE_CLARIFICATION);
+        score.clarification_found += usize::from(found == ROUTE_CLARIFICATION);
+        let routed = RoutedDocument {
+            index,
+            routing_case: td.routing_case.clone(),
+            subject: td.subject.clone(),
+            expected: want.clone(),
+            found: found.clone(),
+            output_document: holder.map(|h| docs[h].id.clone()),
+            separated: m.matched[index].is_some(),
+            rule: got.and_then(|g| g.rule.clone()),
+            confidence: got.and_then(|g| g.confidence),
+            reason: got.and_then(|g| g.reason.clone()),
+            runner_up: got.and_then(|g| g.runner_up.clone()),
+        };
+        if got.is_some_and(|g| {
+            g.is_unit && g.label != want && g.confidence.is_some_and(|c| c >= HIGH_CONFIDENCE)
+        }) {
+            score.wrong_high_confidence_list.push(routed.clone());
+        }
+        if !right {
+            score.errors.push(routed);
+        }
+        // A letter to stay unopened: every output document keeping some of its pages
+        // must be unopened too.
+        if want == ROUTE_UNOPENED {
+            for h in m.holders(index) {
+                if let Some(g) = routes[h].as_ref().filter(|g| g.label != ROUTE_UNOPENED) {
+                    score.confidential_leak_list.push(RoutingLeak {
+                        index: Some(index),
+                        output_document: docs[h].id.clone(),
+                        kind: "routed".into(),
+                        found: g.label.clone(),
+                        pages: labels_of(h),
+                    });
+                }
+            }
+        }
+    }
+    // Unopened documents store no text: none in the JSON, no text layer in the PDF.
+    for (i, doc) in docs.iter().enumerate() {
+        if routes[i].as_ref().is_none_or(|r| r.label != ROUTE_UNOPENED) {
+            continue;
+        }
+        let index = m
+            .matched
+            .iter()
+            .position(|&x| x == Some(i))
+            .or_else(|| (0..truth.documents.len()).find(|&t| m.holders(t).contains(&i)));
+        let json_pages: Vec<String> = doc
+            .record
+            .pages
+            .iter()
+            .filter(|p| p.ocr.as_ref().is_some_and(OcrJson::has_text))
+            .map(|p| page_label(&p.source_file, p.frame))
+            .collect();
+        let pdf_pages: Vec<String> = match &doc.pdf_pages {
+            Some(texts) => texts
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.trim().is_empty())
+                .map(|(n, _)| {
+                    doc.record.pages.get(n).map_or_else(
+                        || format!("pdf page {}", n + 1),
+                        |p| page_label(&p.source_file, p.frame),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for (kind, pages) in [("json_text", json_pages), ("pdf_text", pdf_pages)] {
+            if !pages.is_empty() {
+                score.confidential_leak_list.push(RoutingLeak {
+                    index,
+                    output_document: doc.id.clone(),
+                    kind: kind.into(),
+                    found: ROUTE_UNOPENED.into(),
+                    pages,
+                });
+            }
+        }
+    }
+    for c in score.per_case.values_mut() {
+        c.accuracy = ratio(c.right, c.documents);
+    }
+    score.wrong = score.total - score.right;
+    score.accuracy = ratio(score.right, score.total);
+    score.clarification_rate = ratio(score.clarification_found, score.total);
+    if score.total == 0 {
+        score.clarification_rate = 0.0;
+    }
+    score.wrong_high_confidence = score.wrong_high_confidence_list.len();
+    score.confidential_leaks = score.confidential_leak_list.len();
+    score.rows = rows;
+    score.columns = columns;
+    score.confusion = confusion;
+    Some(score)
+}
+
 /// Barcode and patch reading time against OCR time, over all documents.
 fn reading_cost(docs: &[OutputDoc]) -> ReadingCost {
     let pages: usize = docs
@@ -1275,6 +1729,32 @@ fn reading_cost(docs: &[OutputDoc]) -> ReadingCost {
 }
 
 impl Evaluation {
+    /// Why `--min-routing-accuracy` fails: routing accuracy below `min_accuracy`, any
+    /// confidential leak, any document routed to a wrong unit with confidence >= 0.8, or
+    /// no routing scored at all (the truth has no routes). Empty when all is well.
+    pub fn routing_failures(&self, min_accuracy: f64) -> Vec<String> {
+        let Some(r) = &self.routing else {
+            return vec!["routing was not scored (the truth has no expected routes)".into()];
+        };
+        let mut why = Vec::new();
+        if r.accuracy < min_accuracy {
+            why.push(format!(
+                "routing accuracy {:.4} ({} of {} documents) is below the limit {min_accuracy}",
+                r.accuracy, r.right, r.total
+            ));
+        }
+        if r.confidential_leaks > 0 {
+            why.push(format!("{} confidential leaks", r.confidential_leaks));
+        }
+        if r.wrong_high_confidence > 0 {
+            why.push(format!(
+                "{} documents routed to a wrong unit with confidence >= {HIGH_CONFIDENCE}",
+                r.wrong_high_confidence
+            ));
+        }
+        why
+    }
+
     /// Why `--require-separation` fails: empty when document boundaries are all right (no
     /// wrong truth document, no output document matching no letter, no separator sheet
     /// in a PDF), no barcode was misread and no patch code was found where there is none.
@@ -1408,6 +1888,7 @@ impl Evaluation {
                 (true, true, true) => "blank",
                 (true, true, false) => "BLANK?",
                 (true, false, true) => "LOST!",
+                (true, false, false) if p.unopened => "unopen",
                 (true, false, false) => match p.kind {
                     PageKind::CoverSheet => "cover",
                     PageKind::PatchSheet => "patch",
@@ -1455,8 +1936,20 @@ impl Evaluation {
             None => format!("{name:<8} -\n"),
         };
         s.push_str(&format!(
-            "\n{} pages: {} with text, {} blank, {} separator sheets, {} not delivered\n",
-            m.pages, m.text_pages, m.blank_pages, m.separator_pages, m.undelivered_pages
+            "\n{} pages: {} with text, {} blank, {} separator sheets, {} not delivered{}\n",
+            m.pages,
+            m.text_pages,
+            m.blank_pages,
+            m.separator_pages,
+            m.undelivered_pages,
+            if m.unopened_pages > 0 {
+                format!(
+                    ", {} unopened (no text on purpose, not in the CER)",
+                    m.unopened_pages
+                )
+            } else {
+                String::new()
+            }
         ));
         s.push_str(&line("CER", &m.cer));
         s.push_str(&line("WER", &m.wer));
@@ -1501,6 +1994,135 @@ impl Evaluation {
         }
         if let Some(c) = &self.reading_cost {
             s.push_str(&c.text());
+        }
+        if let Some(r) = &self.routing {
+            s.push_str(&r.text());
+        }
+        s
+    }
+}
+
+impl RoutingScore {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "routing  {} of {} documents right ({:.1} %), {} missing, {} scored through a wrongly separated document; clarification {} ({:.1} %, {} expected); wrong unit with confidence >= {HIGH_CONFIDENCE}: {}; confidential leaks: {}\n",
+            self.right,
+            self.total,
+            self.accuracy * 100.0,
+            self.missing,
+            self.not_separated,
+            self.clarification_found,
+            self.clarification_rate * 100.0,
+            self.clarification_expected,
+            self.wrong_high_confidence,
+            self.confidential_leaks
+        );
+        let width = self
+            .columns
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let head = "expected \\ found";
+        let first = self
+            .rows
+            .iter()
+            .map(|r| r.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(head.len());
+        s.push_str(&format!("  {head:<first$}"));
+        for c in &self.columns {
+            s.push_str(&format!(" {c:>width$}"));
+        }
+        s.push('\n');
+        for (r, row) in self.rows.iter().zip(&self.confusion) {
+            s.push_str(&format!("  {r:<first$}"));
+            for v in row {
+                s.push_str(&format!(" {v:>width$}"));
+            }
+            s.push('\n');
+        }
+        if !self.per_case.is_empty() {
+            let cases: Vec<String> = self
+                .per_case
+                .iter()
+                .map(|(k, c)| {
+                    format!(
+                        "{k} {}/{} ({:.1} %)",
+                        c.right,
+                        c.documents,
+                        c.accuracy * 100.0
+                    )
+                })
+                .collect();
+            s.push_str(&format!("  by case: {}\n", cases.join(", ")));
+        }
+        let describe = |d: &RoutedDocument| {
+            let mut how = Vec::new();
+            if let Some(rule) = &d.rule {
+                how.push(format!("rule {rule}"));
+            }
+            if let Some(c) = d.confidence {
+                how.push(format!("confidence {c:.2}"));
+            }
+            if let Some(reason) = &d.reason {
+                how.push(format!("reason {reason:?}"));
+            }
+            if let Some(r) = &d.runner_up {
+                let unit = r.get("unit").and_then(|u| u.as_str()).unwrap_or("?");
+                let conf = r
+                    .get("confidence")
+                    .and_then(|c| c.as_f64())
+                    .map_or(String::new(), |c| format!(" {c:.2}"));
+                how.push(format!("runner-up {unit}{conf}"));
+            }
+            format!(
+                "letter {}{}: expected {}, found {} in {}{}{}",
+                d.index,
+                d.routing_case
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" ({c})")),
+                d.expected,
+                d.found,
+                d.output_document.as_deref().unwrap_or("no document"),
+                if d.separated || d.output_document.is_none() {
+                    ""
+                } else {
+                    " (separated wrongly)"
+                },
+                if how.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", how.join(", "))
+                }
+            )
+        };
+        for d in &self.errors {
+            let high = self
+                .wrong_high_confidence_list
+                .iter()
+                .any(|w| w.index == d.index);
+            s.push_str(&format!(
+                "  {} {}\n",
+                if high { "WRONG!!" } else { "ROUTE  " },
+                describe(d)
+            ));
+        }
+        for l in &self.confidential_leak_list {
+            let what = match l.kind.as_str() {
+                "routed" => format!("must stay unopened, routed to {}", l.found),
+                "json_text" => "unopened, but its JSON keeps OCR text".to_string(),
+                "pdf_text" => "unopened, but its PDF has a text layer".to_string(),
+                other => other.to_string(),
+            };
+            s.push_str(&format!(
+                "  LEAK    {}{}: {what} [{}]\n",
+                l.output_document,
+                l.index.map_or(String::new(), |i| format!(" (letter {i})")),
+                l.pages.join(" ")
+            ));
         }
         s
     }
@@ -1870,6 +2492,8 @@ mod tests {
             subject: "Betreff".into(),
             separators,
             cover: None,
+            route: None,
+            routing_case: None,
         };
         let mut documents = vec![
             doc(vec![1, 2, 3], vec![0]),
@@ -1934,6 +2558,12 @@ mod tests {
     /// Writes report.json and documents/<id>.json as JSON text and scores them (without
     /// the PDFs' text).
     fn run(docs: &[Value], truth: &Truth, opts: EvalOptions) -> Evaluation {
+        let dir = write_output(docs);
+        score_output(&load_output(dir.path(), false).unwrap(), truth, opts)
+    }
+
+    /// Writes report.json and documents/<id>.json into a tempdir.
+    fn write_output(docs: &[Value]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("documents")).unwrap();
         let mut entries = Vec::new();
@@ -1957,7 +2587,7 @@ mod tests {
             report.to_string(),
         )
         .unwrap();
-        score_output(&load_output(dir.path(), false).unwrap(), truth, opts)
+        dir
     }
 
     /// The stream separated rightly, with reading errors: Code128 FB61-1 read as
@@ -2292,6 +2922,8 @@ mod tests {
                     subject: "A".into(),
                     separators: vec![],
                     cover: None,
+                    route: None,
+                    routing_case: None,
                 },
                 TruthDocument {
                     pages: vec![2],
@@ -2300,6 +2932,8 @@ mod tests {
                     subject: "B".into(),
                     separators: vec![],
                     cover: None,
+                    route: None,
+                    routing_case: None,
                 },
             ],
         };
@@ -2325,6 +2959,7 @@ mod tests {
         let docs = [x, y];
         let e = run(&docs, &truth, EvalOptions::default());
         assert!(e.separation.is_none(), "not asked, no separators");
+        assert!(e.routing.is_none(), "no routes in the truth");
         let c = e.reading_cost.as_ref().unwrap();
         assert_eq!((c.pages, c.patch_ms, c.ocr_ms), (3, None, 100));
         assert!((c.share_of_ocr.unwrap() - 0.1).abs() < 1e-12);
@@ -2341,5 +2976,351 @@ mod tests {
         assert!(e.separation_failures().is_empty());
         assert_eq!(e.barcodes.as_ref().unwrap().read_rate, 1.0);
         assert_eq!(e.patches.as_ref().unwrap().pages, 3);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Routing
+    // -----------------------------------------------------------------------------------
+
+    /// One single-page letter per file `r<i>.tif` (a non-stream batch: one file is one
+    /// document), each with its expected route and routing case.
+    fn routing_truth(routes: &[(ExpectedRoute, &str)]) -> Truth {
+        let pages = (0..routes.len())
+            .map(|i| {
+                truth_page(
+                    &format!("r{i}.tif"),
+                    0,
+                    PageKind::Letter,
+                    &format!("Brief {i}"),
+                )
+            })
+            .collect();
+        let documents = routes
+            .iter()
+            .enumerate()
+            .map(|(i, (route, case))| TruthDocument {
+                pages: vec![i],
+                unit: "61".into(),
+                unit_name: "Stadtplanung".into(),
+                subject: format!("Betreff {i}"),
+                separators: vec![],
+                cover: None,
+                route: Some(route.clone()),
+                routing_case: Some(case.to_string()),
+            })
+            .collect();
+        Truth {
+            schema_version: TRUTH_SCHEMA_VERSION,
+            seed: 0,
+            generator: "test".into(),
+            pages,
+            documents,
+        }
+    }
+
+    fn unit(code: &str) -> ExpectedRoute {
+        ExpectedRoute::Unit { unit: code.into() }
+    }
+
+    /// An output document for letter `i` with its OCR text, routed to `target` (None: an
+    /// output of an older run, without routing).
+    fn routed_doc(i: usize, target: Option<Value>, rule: &str, confidence: f64) -> Value {
+        let mut d = doc(
+            &format!("doc-{i}"),
+            vec![with_text(
+                page(&format!("r{i}.tif"), 0, &[], None),
+                &format!("Brief {i}"),
+            )],
+            vec![],
+            started("file"),
+        );
+        if let Some(target) = target {
+            d["routing"] = json!({
+                "target": target,
+                "reason": null,
+                "rule": rule,
+                "confidence": confidence,
+                "document_type": "letter",
+                "fields": {},
+                "evidence": [{"rule": rule, "kind": "keyword", "term": "Bauantrag", "matched": "Bauantrag", "zone": "subject", "page": 1, "confidence": confidence}],
+                "runner_up": {"rule": "other", "unit": "20", "confidence": 0.4},
+            });
+        }
+        d
+    }
+
+    /// Unopened as the run must write it: no OCR text, no lines (or no `ocr` at all).
+    fn sealed(mut d: Value, reason: &str) -> Value {
+        d["pages"][0]["ocr"] = Value::Null;
+        d["routing"]["reason"] = json!(reason);
+        d["routing"]["rule"] = Value::Null;
+        d["routing"]["runner_up"] = Value::Null;
+        d
+    }
+
+    #[test]
+    fn routing_is_scored_with_confusion_cases_high_confidence_errors_and_leaks() {
+        let truth = routing_truth(&[
+            (unit("61"), "addressed"),
+            (unit("50.4"), "body_only"),
+            (ExpectedRoute::Clarification, "ambiguous"),
+            (ExpectedRoute::Unopened, "confidential_marked"),
+            (ExpectedRoute::Unopened, "confidential_person"),
+            (ExpectedRoute::Unopened, "confidential_marked"),
+            (unit("10"), "addressed"),
+        ]);
+        let to_unit = |u: &str| Some(json!({"to": "unit", "unit": u}));
+        let docs = vec![
+            // Right unit.
+            routed_doc(0, to_unit("61"), "bauantrag", 0.95),
+            // Wrong unit with high confidence.
+            routed_doc(1, to_unit("61"), "bauantrag", 0.9),
+            // Clarification, rightly.
+            routed_doc(2, Some(json!({"to": "clarification"})), "ambiguous", 0.5),
+            // Confidential, but routed to a unit (low confidence): a leak.
+            routed_doc(3, to_unit("10"), "personal", 0.6),
+            // Unopened, rightly, but the JSON keeps the OCR text: a leak.
+            routed_doc(4, Some(json!({"to": "unopened"})), "x", 1.0),
+            // Unopened as it must be: no text anywhere.
+            sealed(
+                routed_doc(5, Some(json!({"to": "unopened"})), "x", 1.0),
+                "marked confidential",
+            ),
+            // An older run's document: no routing.
+            routed_doc(6, None, "", 0.0),
+        ];
+        let e = run(&docs, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().expect("the truth has routes");
+        assert_eq!((r.total, r.right, r.wrong, r.missing), (7, 4, 3, 1));
+        assert!((r.accuracy - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(r.not_separated, 0);
+        assert_eq!(
+            r.rows,
+            ["10", "50.4", "61", "clarification", "unopened"],
+            "units in numeric order, then the queues"
+        );
+        assert_eq!(r.columns.last().map(String::as_str), Some("missing"));
+        let row = |l: &str| r.rows.iter().position(|x| x == l).unwrap();
+        let col = |l: &str| r.columns.iter().position(|x| x == l).unwrap();
+        assert_eq!(r.confusion[row("61")][col("61")], 1);
+        assert_eq!(r.confusion[row("50.4")][col("61")], 1);
+        assert_eq!(r.confusion[row("clarification")][col("clarification")], 1);
+        assert_eq!(r.confusion[row("unopened")][col("10")], 1);
+        assert_eq!(r.confusion[row("unopened")][col("unopened")], 2);
+        assert_eq!(r.confusion[row("10")][col("missing")], 1);
+        assert_eq!(r.confusion.iter().flatten().sum::<usize>(), 7);
+        // Per routing case.
+        assert_eq!(r.per_case["addressed"].documents, 2);
+        assert_eq!(r.per_case["addressed"].right, 1);
+        assert_eq!(r.per_case["body_only"].right, 0);
+        assert_eq!(r.per_case["ambiguous"].accuracy, 1.0);
+        assert_eq!(
+            (
+                r.per_case["confidential_marked"].documents,
+                r.per_case["confidential_marked"].right
+            ),
+            (2, 1)
+        );
+        assert_eq!(r.per_case["confidential_person"].right, 1);
+        // Clarification rate over the routed truth documents.
+        assert_eq!((r.clarification_expected, r.clarification_found), (1, 1));
+        assert!((r.clarification_rate - 1.0 / 7.0).abs() < 1e-12);
+        // Only the 0.9 one is a high-confidence wrong unit (0.6 is not).
+        assert_eq!(r.wrong_high_confidence, 1);
+        let w = &r.wrong_high_confidence_list[0];
+        assert_eq!(
+            (w.index, w.expected.as_str(), w.found.as_str()),
+            (1, "50.4", "61")
+        );
+        assert_eq!(w.confidence, Some(0.9));
+        assert_eq!(w.rule.as_deref(), Some("bauantrag"));
+        // Leaks: letter 3 routed to a unit, letter 4 unopened with its text kept.
+        assert_eq!(r.confidential_leaks, 2);
+        let leaks: Vec<(Option<usize>, &str, &str, &str)> = r
+            .confidential_leak_list
+            .iter()
+            .map(|l| {
+                (
+                    l.index,
+                    l.kind.as_str(),
+                    l.found.as_str(),
+                    l.output_document.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            leaks,
+            [
+                (Some(3), "routed", "10", "doc-3"),
+                (Some(4), "json_text", "unopened", "doc-4")
+            ]
+        );
+        assert_eq!(r.confidential_leak_list[1].pages, ["r4.tif:0"]);
+        let errors: Vec<(usize, &str)> = r
+            .errors
+            .iter()
+            .map(|d| (d.index, d.found.as_str()))
+            .collect();
+        assert_eq!(errors, [(1, "61"), (3, "10"), (6, "missing")]);
+        // Unopened pages carry no text on purpose: out of the CER.
+        let p5 = &e.pages[5];
+        assert!(p5.unopened && p5.cer.is_none() && p5.cer_pdf.is_none());
+        assert!(e.pages[4].unopened && e.pages[4].cer.is_none());
+        assert_eq!(e.summary.unopened_pages, 2);
+        assert_eq!(e.summary.cer.as_ref().unwrap().worst, 0.0);
+        // The gate: accuracy, leaks and the high-confidence wrong unit.
+        let why = e.routing_failures(0.98);
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why[0].starts_with("routing accuracy 0.5714 (4 of 7 documents)"));
+        assert_eq!(why[1], "2 confidential leaks");
+        assert!(why[2].starts_with("1 documents routed to a wrong unit"));
+        // The human output.
+        let table = e.table();
+        assert!(
+            table.contains("routing  4 of 7 documents right (57.1 %), 1 missing"),
+            "{table}"
+        );
+        assert!(table.contains("expected \\ found"), "{table}");
+        assert!(
+            table.contains("WRONG!! letter 1 (body_only): expected 50.4, found 61 in doc-1"),
+            "{table}"
+        );
+        assert!(
+            table.contains("LEAK    doc-3 (letter 3): must stay unopened, routed to 10"),
+            "{table}"
+        );
+        assert!(
+            table.contains("LEAK    doc-4 (letter 4): unopened, but its JSON keeps OCR text"),
+            "{table}"
+        );
+        // In the evaluation JSON.
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["routing"]["confidential_leaks"], 2);
+        assert_eq!(v["routing"]["wrong_high_confidence"], 1);
+        assert_eq!(v["pages"][5]["unopened"], true);
+    }
+
+    #[test]
+    fn a_text_layer_in_an_unopened_pdf_is_a_leak_and_all_right_passes_the_gate() {
+        let truth = routing_truth(&[
+            (unit("61"), "addressed"),
+            (ExpectedRoute::Unopened, "confidential_person"),
+        ]);
+        let docs = vec![
+            routed_doc(0, Some(json!({"to": "unit", "unit": "61"})), "r", 0.97),
+            sealed(
+                routed_doc(1, Some(json!({"to": "unopened"})), "x", 1.0),
+                "addressed to a person",
+            ),
+        ];
+        let dir = write_output(&docs);
+        let mut out = load_output(dir.path(), false).unwrap();
+        let e = score_output(&out, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        assert_eq!((r.total, r.right, r.confidential_leaks), (2, 2, 0));
+        assert!(e.routing_failures(0.98).is_empty());
+        assert!(e.routing_failures(1.0).is_empty());
+        // pdftotext finds text in the unopened document's PDF.
+        out[1].pdf_pages = Some(vec!["  Sehr geehrte Frau Meier \n".into()]);
+        out[0].pdf_pages = Some(vec!["Brief 0".into()]);
+        let e = score_output(&out, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        assert_eq!(r.right, 2);
+        assert_eq!(r.confidential_leaks, 1);
+        let l = &r.confidential_leak_list[0];
+        assert_eq!(
+            (l.index, l.kind.as_str(), l.pages.as_slice()),
+            (Some(1), "pdf_text", ["r1.tif:0".to_string()].as_slice())
+        );
+        assert!(
+            e.pages[1].cer_pdf.is_none(),
+            "unopened: not scored for text"
+        );
+        assert_eq!(e.pages[0].cer_pdf, Some(0.0));
+        assert_eq!(e.routing_failures(0.5), ["1 confidential leaks"]);
+        // Whitespace only is no text layer.
+        out[1].pdf_pages = Some(vec![" \n ".into()]);
+        let e = score_output(&out, &truth, EvalOptions::default());
+        assert_eq!(e.routing.as_ref().unwrap().confidential_leaks, 0);
+        // Empty text and no lines, as mailroom writes an unopened page: no leak; the
+        // recognised lines kept without the text: a leak.
+        let mut docs = docs;
+        docs[1]["pages"][0]["ocr"] =
+            json!({"language": "deu", "words": 0, "text": "", "lines": {"lines": []}});
+        let e = run(&docs, &truth, EvalOptions::default());
+        assert_eq!(e.routing.as_ref().unwrap().confidential_leaks, 0);
+        docs[1]["pages"][0]["ocr"]["lines"] = json!({"lines": [{
+            "box": {"x": 1, "y": 1, "w": 9, "h": 9},
+            "words": [{"text": "Meier", "box": {"x": 1, "y": 1, "w": 9, "h": 9}, "conf": 90.0}]
+        }]});
+        let e = run(&docs, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        assert_eq!(r.confidential_leaks, 1);
+        assert_eq!(r.confidential_leak_list[0].kind, "json_text");
+    }
+
+    #[test]
+    fn a_confidential_letter_merged_into_a_routed_document_leaks() {
+        let truth = routing_truth(&[
+            (ExpectedRoute::Unopened, "confidential_marked"),
+            (unit("61"), "addressed"),
+        ]);
+        let mut merged = routed_doc(0, Some(json!({"to": "unit", "unit": "61"})), "r", 0.7);
+        let second = with_text(page("r1.tif", 0, &[], None), "Brief 1");
+        merged["pages"].as_array_mut().unwrap().push(second);
+        let e = run(&[merged], &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        // Both letters scored through the merged document.
+        assert_eq!((r.total, r.right, r.not_separated, r.missing), (2, 1, 2, 0));
+        assert_eq!(r.confidential_leaks, 1);
+        assert_eq!(r.confidential_leak_list[0].pages, ["r0.tif:0", "r1.tif:0"]);
+        assert!(!r.errors[0].separated);
+        assert!(e.table().contains("(separated wrongly)"), "{}", e.table());
+    }
+
+    #[test]
+    fn an_old_output_without_routing_counts_as_missing() {
+        let truth = routing_truth(&[
+            (unit("61"), "addressed"),
+            (ExpectedRoute::Clarification, "no_topic"),
+            (ExpectedRoute::Unopened, "confidential_marked"),
+        ]);
+        let docs: Vec<Value> = (0..3).map(|i| routed_doc(i, None, "", 0.0)).collect();
+        let e = run(&docs, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        assert_eq!((r.total, r.right, r.missing, r.accuracy), (3, 0, 3, 0.0));
+        let missing = r.columns.len() - 1;
+        assert_eq!(r.confusion.iter().map(|row| row[missing]).sum::<usize>(), 3);
+        assert_eq!((r.confidential_leaks, r.wrong_high_confidence), (0, 0));
+        assert_eq!(r.clarification_found, 0);
+        assert_eq!(e.summary.unopened_pages, 0);
+        assert_eq!(e.summary.cer.as_ref().unwrap().worst, 0.0);
+        assert_eq!(e.routing_failures(0.98).len(), 1);
+        assert!(e.table().contains("routing  0 of 3 documents right"));
+        // A routing field the run left null is no routing either; the report's entry
+        // stands in when the document JSON has none.
+        let mut docs = docs;
+        docs[0]["routing"] = Value::Null;
+        let dir = write_output(&docs);
+        let report_path = dir.path().join(crate::pipeline::REPORT_FILE);
+        let mut report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+        report["documents"][1]["routing"] =
+            json!({"target": {"to": "clarification"}, "rule": null, "confidence": 0.3});
+        std::fs::write(&report_path, report.to_string()).unwrap();
+        let out = load_output(dir.path(), false).unwrap();
+        let e = score_output(&out, &truth, EvalOptions::default());
+        let r = e.routing.as_ref().unwrap();
+        assert_eq!((r.right, r.missing, r.clarification_found), (1, 2, 1));
+    }
+
+    #[test]
+    fn unit_codes_sort_as_numbers() {
+        let mut v = vec!["61", "10", "50.4", "06", "2", "50.10", "0140", "x1", "37"];
+        v.sort_by(|a, b| unit_order(a, b));
+        assert_eq!(
+            v,
+            ["0140", "06", "2", "10", "37", "50.4", "50.10", "61", "x1"]
+        );
     }
 }

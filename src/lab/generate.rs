@@ -33,6 +33,51 @@
 //! 270 for a front at 90 (and vice versa). `black_edges` and `punch_holes` flag the
 //! artefacts on each page; only `blank_back` pages are `blank`.
 //!
+//! # Routing cases
+//!
+//! Every letter is built as one routing case, and the truth records it (`routing_case`)
+//! with the route mailroom must find (`route`):
+//!
+//! - **addressed** (about 60 %): the address field names the unit ("Stadt Braunschweig",
+//!   "Fachbereich 61 Stadtplanung und Geoinformation", on 30 % "z. Hd. Frau Schulze",
+//!   street or PO box, town); subject and body are a topic of that unit. Route: the unit.
+//! - **body_only** (about 15 %): the address field names only the authority ("Stadt
+//!   Braunschweig", on half of them followed by "Der Oberbürgermeister" or
+//!   "Bürgerservice"), no unit and no "z. Hd."; only subject and body tell the unit.
+//!   Route: the topic's unit.
+//! - **ambiguous** (about 5 %): address as in body_only; the subject names matters of two
+//!   different units ("A sowie B", "A; B", "A und B"), the first paragraph brings up both,
+//!   and the body takes sentences of both topics in turn. Route: clarification.
+//! - **no_topic** (about 4 %): address as in body_only; a generic letter (an inquiry,
+//!   thanks, a change of address, a request to call back) without any unit's vocabulary.
+//!   Route: clarification.
+//! - **confidential_marked** (about 8 %): addressed as usual to a unit, with a mark
+//!   ("Persönlich", "Vertraulich", "Persönlich/Vertraulich", "Persönlich - vertraulich",
+//!   "PERSÖNLICH" ..., 40 % bold) in DIN 5008's Zusatz- und Vermerkzone: below the return
+//!   line (which moves up to about 49-54 mm), right above the recipient lines or one line
+//!   higher. Route: unopened.
+//! - **confidential_person** (about 8 %): a person's name above the authority ("Herrn Dr.
+//!   Klaus Meier" / "Stadt Braunschweig" / unit / street / town; "Frau" or "Herrn", some
+//!   with "Dr.", "Prof. Dr." or "Dipl.-Ing."), greeted by name. Route: unopened. (A "z.
+//!   Hd." line *below* the authority is ordinary mail.)
+//!
+//! The first letter of a batch is addressed, and a case not seen yet is forced from the
+//! 3rd (body_only), 4th (confidential_marked), 6th (confidential_person), 7th (ambiguous)
+//! and 8th letter (no_topic) on, so the demo shows all six. Letters that hide their unit
+//! (ambiguous, no_topic) use no template with a file number (it starts with the unit's
+//! code), get no "Ihr Zeichen" line, no handwritten note naming a unit and, in streams, no
+//! unrelated barcode naming one. Only the address field counts: body text may well say
+//! "persönlich" ("einem persönlichen Vorstellungsgespräch"). `unit` in the truth is the
+//! unit the letter was written for (an ambiguous letter: its first topic's; a no_topic
+//! letter: a unit it does not show).
+//!
+//! The cases and what they add come from a random stream of their own, and a letter of
+//! any case makes the draws of the addressed letter it stands in for: so the routing
+//! cases change the letters' text, but a classic batch keeps its files, formats and scan
+//! artefacts (the demo's page geometry is the same as before them), unless an ambiguous
+//! or no_topic letter comes out shorter than the letter it stands in for. In a stream the
+//! separators change where a confidential letter refuses a cover sheet.
+//!
 //! # Stream batches (`GenerateSpec::stream`, `mailroom-lab generate --stream`)
 //!
 //! The night's mail as one stack of sheets, to be run with `profiles/stream.toml`. The
@@ -40,8 +85,11 @@
 //! changes:
 //!
 //! - **Separator sheets** in front of every letter but the first, which has one half of
-//!   the time: mailroom cover sheets (about 40 %: `coversheet::pdf` rasterised at 300 dpi
-//!   with poppler's `pdftoppm`, for the letter's unit, with the unit's name on 80 %, an
+//!   the time: mailroom cover sheets (about 40 % of the separators in front of letters that
+//!   are not confidential, none in front of confidential ones: `coversheet::pdf` rasterised
+//!   at 300 dpi with poppler's `pdftoppm`, for the letter's unit (see `unit` above: an
+//!   ambiguous or no_topic letter behind a cover sheet is routed to the cover sheet's
+//!   unit, and its truth says so), with the unit's name on 80 %, an
 //!   Aktenzeichen on 70 % and the letter's count of pages with content on 70 %, about 15 %
 //!   of the counts deliberately off by -1, +1 or +2, never 0), Kodak patch sheets (about
 //!   35 %: the bars 10-15 mm below the top edge, then "Trennblatt", "Patch T" and two or
@@ -50,11 +98,13 @@
 //!   15-25 mm tall, with the same kind of label). The first twelve separators are a
 //!   shuffled set of six patch sheets (one per code), four cover sheets and both separator
 //!   barcodes, so every stream of 13 letters or more shows all of them (patch sheets are
-//!   over-represented in small batches for that). About 30 % are scanned duplex with a
-//!   blank back; they get the letters' paper, dust, blur, noise and black edges, skew
-//!   within ±3°, and about 15 % lie upside down, among them from the second separator on
-//!   the first patch sheet of each pair 1/6 and 3/T (read from the other end those codes
-//!   swap: the label lets the orientation be found).
+//!   over-represented in small batches for that; a cover sheet due in front of a
+//!   confidential letter trades places with the next other sheet of the set, which can
+//!   push the last cover sheet of the set one letter later). About 30 % are scanned
+//!   duplex with a blank back; they get the letters' paper, dust, blur, noise and black
+//!   edges, skew within ±3°, and about 15 % lie upside down, among them from the second
+//!   separator on the first patch sheet of each pair 1/6 and 3/T (read from the other end
+//!   those codes swap: the label lets the orientation be found).
 //! - **Unrelated barcodes** on about 35 % of the letters: one or two symbols on one letter
 //!   page, printed before the scan so they skew, turn, blur and get noise with the page: a
 //!   parcel label (Code 128 `JJD00` + 15 digits), an EAN-13 and an ITF-14 with valid check
@@ -95,7 +145,7 @@ use tiff::tags::Tag;
 
 use crate::coversheet::{self, CoverSheet};
 use crate::lab::truth::{
-    PageKind, Truth, TruthBarcode, TruthCover, TruthDocument, TruthPage, TRUTH_FILE,
+    ExpectedRoute, PageKind, Truth, TruthBarcode, TruthCover, TruthDocument, TruthPage, TRUTH_FILE,
     TRUTH_SCHEMA_VERSION,
 };
 use crate::patch::PatchType;
@@ -175,6 +225,7 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
     }
 
     let mut rng = Rng::new(spec.seed);
+    let mut routing_rng = routing_stream(spec.seed);
     let mut planner = BatchPlanner::default();
     // Wide enough numbering that sorting file names always gives batch order.
     let digits = spec.pages.max(1).to_string().len().max(3);
@@ -182,12 +233,8 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
     let mut number = 0;
     while truth.pages.len() < spec.pages {
         number += 1;
-        // Each letter draws from its own stream, so a change in how one letter is rendered
-        // does not reshuffle every letter after it.
-        let mut letter_rng = rng.fork();
-        let sheets = planner.sheets(&mut letter_rng);
-        let letter = compose_letter(&mut letter_rng, &fonts.families, sheets)?;
-        let plan = planner.plan(&mut letter_rng, letter.pages.len());
+        let (letter, plan, mut letter_rng) =
+            next_letter(&mut rng, &mut routing_rng, &mut planner, &fonts)?;
         let scans = scan_letter(&letter, &fonts, &plan, &mut letter_rng);
         let file_name = format!("letter_{number:0digits$}.{}", plan.format.extension());
         let bytes = encode_file(&scans, plan.format)?;
@@ -196,6 +243,38 @@ pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
         record_truth(&mut truth, &letter, &scans, &file_name);
     }
     write_truth(truth, out_dir)
+}
+
+/// The next letter of a batch, composed and planned, with its own random stream, from
+/// which its scan draws next. Each letter draws from its own stream, so a change in how
+/// one letter is rendered does not reshuffle every letter after it. The routing case and
+/// what it adds to the letter come from a stream of their own, forked per letter from
+/// `routing_rng` (see [`routing_stream`]).
+fn next_letter(
+    rng: &mut Rng,
+    routing_rng: &mut Rng,
+    planner: &mut BatchPlanner,
+    fonts: &Fonts,
+) -> Result<(Letter, ScanPlan, Rng)> {
+    let mut letter_rng = rng.fork();
+    let mut case_rng = routing_rng.fork();
+    let sheets = planner.sheets(&mut letter_rng);
+    let case = planner.routing_case(&mut case_rng);
+    let letter = compose_letter(
+        &mut letter_rng,
+        &mut case_rng,
+        &fonts.families,
+        sheets,
+        case,
+    )?;
+    let plan = planner.plan(&mut letter_rng, letter.pages.len());
+    Ok((letter, plan, letter_rng))
+}
+
+/// The random stream of the routing cases: seeded apart from the batch's main stream, so
+/// the cases (added with truth schema 4) leave the draws of everything else as they were.
+fn routing_stream(seed: u64) -> Rng {
+    Rng::new(seed ^ 0x726F_7574_696E_6721)
 }
 
 fn write_truth(truth: Truth, out_dir: &Path) -> Result<Truth> {
@@ -250,6 +329,8 @@ fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file:
         subject: letter.subject.clone(),
         separators: Vec::new(),
         cover: None,
+        route: Some(letter.route(None)),
+        routing_case: Some(letter.case.name().to_string()),
     });
 }
 
@@ -453,6 +534,7 @@ impl Style {
 }
 
 /// Measures, wraps and draws text in one font family.
+#[derive(Clone, Copy)]
 struct Typesetter<'a> {
     family: &'a FontFamily,
 }
@@ -680,7 +762,7 @@ impl Day {
 
 /// Named values a letter's templates refer to as `{name}`; fixed per letter so that a
 /// letter mentions the same file number, amount and address throughout.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Facts {
     slots: Vec<(&'static str, String)>,
 }
@@ -974,6 +1056,105 @@ const TOPICS: &[Topic] = &[
     },
 ];
 
+/// Letters that are about no unit's matter: inquiries, thanks, a change of address. They
+/// carry no unit's vocabulary, so without a unit in the address field they go to the
+/// clarification queue. `unit` is empty.
+const GENERIC_TOPICS: &[Topic] = &[
+    Topic {
+        unit: "",
+        subject: "Anfrage",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Leider konnte ich nicht herausfinden, welche Stelle in Ihrem Hause für mein Anliegen zuständig ist.",
+            "Ich bitte Sie daher, mein Schreiben an die zuständige Stelle weiterzuleiten.",
+            "Auf Ihrer Internetseite habe ich keine passende Ansprechperson gefunden.",
+            "Die Einzelheiten würde ich gern in einem persönlichen Gespräch erläutern.",
+            "Bitte rufen Sie mich unter der Telefonnummer {telefon} zurück.",
+            "Für einen kurzen Hinweis, an wen ich mich wenden kann, wäre ich Ihnen dankbar.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "",
+        subject: "Allgemeine Anfrage",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Ich habe eine Frage, bei der ich nicht weiß, an wen ich mich wenden soll.",
+            "Bitte teilen Sie mir mit, welche Unterlagen ich für mein Anliegen benötige.",
+            "Eine Nachbarin hat mir geraten, mich zunächst schriftlich an die Stadt zu wenden.",
+            "Vielleicht können Sie mir auch sagen, zu welchen Zeiten eine Vorsprache möglich ist.",
+            "Gern komme ich persönlich vorbei, wenn das die Sache vereinfacht.",
+            "Ich danke Ihnen schon jetzt für Ihre Mühe.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "",
+        subject: "Vielen Dank für Ihre Unterstützung",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Auf diesem Wege möchte ich mich herzlich für die freundliche und kompetente Beratung bedanken.",
+            "Ihre Mitarbeiterin hat sich viel Zeit genommen und alle meine Fragen geduldig beantwortet.",
+            "Es ist schön zu erleben, wie bürgernah eine Verwaltung arbeiten kann.",
+            "Bitte richten Sie meinen Dank auch den Kolleginnen und Kollegen aus.",
+            "Ich werde Ihre Hilfsbereitschaft gern weiterempfehlen.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "",
+        subject: "Änderung meiner Anschrift",
+        sender: SenderKind::Person,
+        sentences: &[
+            "Hiermit teile ich Ihnen mit, dass ich zum {frist} umziehe.",
+            "Ab dem {frist} lautet meine neue Anschrift {objekt}, Braunschweig.",
+            "Bitte senden Sie künftige Schreiben nur noch an die neue Anschrift.",
+            "Meine Telefonnummer und meine E-Mail-Adresse bleiben unverändert.",
+            "Bitte ändern Sie meine Anschrift in allen Vorgängen, die Sie unter meinem Namen führen.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "",
+        subject: "Mitteilung einer neuen Anschrift",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Wir möchten Sie darüber informieren, dass sich unsere Anschrift geändert hat.",
+            "Unsere neue Anschrift lautet {objekt}, Braunschweig.",
+            "Post an die bisherige Anschrift wird nur noch bis zum {frist} nachgesendet.",
+            "Bitte aktualisieren Sie Ihre Unterlagen entsprechend.",
+            "Unsere Telefonnummer {telefon} bleibt unverändert.",
+        ],
+        enclosures: &[],
+    },
+    Topic {
+        unit: "",
+        subject: "Bitte um Rückruf",
+        sender: SenderKind::Either,
+        sentences: &[
+            "Ich bitte Sie höflich um einen Rückruf unter der Telefonnummer {telefon}.",
+            "Mein Anliegen lässt sich am Telefon sicher schneller klären als auf dem Postweg.",
+            "Werktags bin ich vormittags am besten erreichbar.",
+            "Sollten Sie mich nicht erreichen, hinterlassen Sie bitte eine Nachricht.",
+        ],
+        enclosures: &[],
+    },
+];
+
+/// Confidentiality marks printed above the recipient in the address field.
+const CONFIDENTIAL_MARKS: &[&str] = &[
+    "Persönlich",
+    "Vertraulich",
+    "Persönlich/Vertraulich",
+    "Persönlich - vertraulich",
+    "PERSÖNLICH",
+    "Persönlich/vertraulich",
+    "VERTRAULICH",
+];
+
+/// Academic titles of a person named in an address field.
+const TITLES: &[&str] = &["Dr.", "Dr.", "Prof. Dr.", "Dipl.-Ing."];
+
 /// First sentence after the salutation, hence lower case.
 const OPENERS: &[&str] = &[
     "hiermit wende ich mich in der oben genannten Angelegenheit an Sie.",
@@ -1080,6 +1261,25 @@ const FIRST_NAMES: &[&str] = &[
     "Matthias",
     "Jana",
     "Uwe",
+];
+
+/// The women's names of [`FIRST_NAMES`], for "Frau" in an address field.
+const FEMALE_FIRST_NAMES: &[&str] = &[
+    "Anna",
+    "Käthe",
+    "Monika",
+    "Sabine",
+    "Özlem",
+    "Petra",
+    "Heike",
+    "Birgit",
+    "Lea",
+    "Katharina",
+    "Renate",
+    "Dörte",
+    "Marie-Luise",
+    "Ingeborg",
+    "Jana",
 ];
 
 const LAST_NAMES: &[&str] = &[
@@ -1434,6 +1634,21 @@ impl Deck {
     }
 }
 
+/// The topic sentences of a letter: one deck per topic, used in turn (so an ambiguous
+/// letter talks about both of its matters alike).
+struct TopicDecks {
+    decks: Vec<Deck>,
+    turn: usize,
+}
+
+impl TopicDecks {
+    fn next(&mut self) -> &mut Deck {
+        let index = self.turn % self.decks.len();
+        self.turn += 1;
+        &mut self.decks[index]
+    }
+}
+
 /// A body sentence: topic and general sentences mixed, and none repeated before both
 /// pools are used up (only long three-page letters get that far).
 fn body_sentence(rng: &mut Rng, topic: &mut Deck, general: &mut Deck) -> &'static str {
@@ -1453,18 +1668,129 @@ fn body_sentence(rng: &mut Rng, topic: &mut Deck, general: &mut Deck) -> &'stati
 // Composing and laying out a letter
 // ---------------------------------------------------------------------------------------
 
+/// How a letter shows (or hides) where it must be routed; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoutingCase {
+    /// The address field names the unit; subject and body are one of its topics.
+    Addressed,
+    /// The address field names only the authority; subject and body tell the unit.
+    BodyOnly,
+    /// No unit in the address field; subject and body mix topics of two units.
+    Ambiguous,
+    /// No unit in the address field and a generic letter without unit vocabulary.
+    NoTopic,
+    /// Addressed to a unit, with "Persönlich", "Vertraulich" ... above the recipient.
+    ConfidentialMarked,
+    /// A person's name above the authority and the unit.
+    ConfidentialPerson,
+}
+
+const ROUTING_CASES: [RoutingCase; 6] = [
+    RoutingCase::Addressed,
+    RoutingCase::BodyOnly,
+    RoutingCase::Ambiguous,
+    RoutingCase::NoTopic,
+    RoutingCase::ConfidentialMarked,
+    RoutingCase::ConfidentialPerson,
+];
+
+impl RoutingCase {
+    /// The name written into the truth's `routing_case`.
+    fn name(self) -> &'static str {
+        match self {
+            RoutingCase::Addressed => "addressed",
+            RoutingCase::BodyOnly => "body_only",
+            RoutingCase::Ambiguous => "ambiguous",
+            RoutingCase::NoTopic => "no_topic",
+            RoutingCase::ConfidentialMarked => "confidential_marked",
+            RoutingCase::ConfidentialPerson => "confidential_person",
+        }
+    }
+
+    /// Intended share of the letters.
+    fn share(self) -> f64 {
+        match self {
+            RoutingCase::Addressed => 0.60,
+            RoutingCase::BodyOnly => 0.15,
+            RoutingCase::Ambiguous => 0.05,
+            RoutingCase::NoTopic => 0.04,
+            RoutingCase::ConfidentialMarked | RoutingCase::ConfidentialPerson => 0.08,
+        }
+    }
+
+    /// 0-based letter index from which the case, if not seen yet, is forced: every batch
+    /// of eight letters or more (the 18-page demo) shows all six.
+    fn due(self) -> usize {
+        match self {
+            RoutingCase::Addressed => 0,
+            RoutingCase::BodyOnly => 2,
+            RoutingCase::ConfidentialMarked => 3,
+            RoutingCase::ConfidentialPerson => 5,
+            RoutingCase::Ambiguous => 6,
+            RoutingCase::NoTopic => 7,
+        }
+    }
+
+    /// The address field names the letter's unit.
+    fn unit_in_address(self) -> bool {
+        matches!(
+            self,
+            RoutingCase::Addressed
+                | RoutingCase::ConfidentialMarked
+                | RoutingCase::ConfidentialPerson
+        )
+    }
+
+    /// Neither the address field nor the topic tells one unit: the clarification queue.
+    fn unit_hidden(self) -> bool {
+        matches!(self, RoutingCase::Ambiguous | RoutingCase::NoTopic)
+    }
+
+    /// Passed on unopened.
+    fn confidential(self) -> bool {
+        matches!(
+            self,
+            RoutingCase::ConfidentialMarked | RoutingCase::ConfidentialPerson
+        )
+    }
+}
+
 /// A letter laid out into pages, before scanning.
 struct Letter {
+    /// The unit the letter was written for (see `TruthDocument::unit`).
     unit_code: &'static str,
     unit_name: &'static str,
     subject: String,
+    case: RoutingCase,
+    /// The lines of the address field below the return line, top to bottom: the
+    /// confidentiality mark (if any) and the recipient lines. Read by the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    address: Vec<String>,
     family: usize,
     /// The date the letter bears.
     day: Day,
     pages: Vec<PageLayout>,
 }
 
+impl Letter {
+    /// Where the letter must be routed; `cover_unit`: the unit of a cover sheet in front
+    /// of it, which decides for a letter that does not tell its unit itself.
+    fn route(&self, cover_unit: Option<&str>) -> ExpectedRoute {
+        match (self.case, cover_unit) {
+            (case, _) if case.confidential() => ExpectedRoute::Unopened,
+            (case, Some(unit)) if case.unit_hidden() => ExpectedRoute::Unit {
+                unit: unit.to_string(),
+            },
+            (case, None) if case.unit_hidden() => ExpectedRoute::Clarification,
+            _ => ExpectedRoute::Unit {
+                unit: self.unit_code.to_string(),
+            },
+        }
+    }
+}
+
 /// Layout choices that vary from letter to letter.
+#[derive(Clone)]
 struct LetterStyle {
     body: Style,
     small: Style,
@@ -1517,10 +1843,19 @@ struct Draft<'a> {
     style: LetterStyle,
     sender: Sender,
     facts: Facts,
-    topic: &'static Topic,
+    /// What the letter is about: one topic, two of different units (an ambiguous
+    /// letter) or one of [`GENERIC_TOPICS`].
+    topics: Vec<&'static Topic>,
     unit_name: &'static str,
-    /// Person the letter is marked for ("z. Hd."), also greeted by name.
+    case: RoutingCase,
+    /// Person named in the address field, also greeted by name: below the authority as
+    /// "z. Hd." (ordinary mail), or above it (confidential mail).
     contact: Option<Contact>,
+    contact_above: bool,
+    /// Line under "Stadt Braunschweig" when the address field names no unit.
+    authority_line: Option<&'static str>,
+    /// Confidentiality mark above the recipient lines.
+    mark: Option<Mark>,
     /// Address the city by its PO box instead of the town hall.
     po_box: bool,
     letter_day: Day,
@@ -1529,10 +1864,56 @@ struct Draft<'a> {
 
 struct Contact {
     female: bool,
+    title: Option<&'static str>,
+    first_name: Option<&'static str>,
     last_name: &'static str,
 }
 
+impl Contact {
+    fn salutation(&self) -> String {
+        // Doctor and professor are part of the greeting, a Diplom is not.
+        let title = match self.title {
+            Some(title) if title.contains("Dr.") => format!("{title} "),
+            _ => String::new(),
+        };
+        if self.female {
+            format!("Sehr geehrte Frau {title}{},", self.last_name)
+        } else {
+            format!("Sehr geehrter Herr {title}{},", self.last_name)
+        }
+    }
+
+    /// "Herrn Dr. Klaus Meier", "Frau Schulze".
+    fn name(&self, with_first_name: bool) -> String {
+        let mut parts = vec![if self.female { "Frau" } else { "Herrn" }];
+        parts.extend(self.title);
+        if with_first_name {
+            parts.extend(self.first_name);
+        }
+        parts.push(self.last_name);
+        parts.join(" ")
+    }
+}
+
+/// "Persönlich", "Vertraulich" ... in the address field.
+struct Mark {
+    text: &'static str,
+    bold: bool,
+    /// Lines between the mark and the first recipient line: 1 (right above it) or 2.
+    lines_above: usize,
+}
+
 impl Draft<'_> {
+    /// The templates this letter may use: a letter that must not tell its unit leaves out
+    /// those with a file number, which starts with the unit's code.
+    fn usable(&self, templates: &[&'static str]) -> Vec<&'static str> {
+        templates
+            .iter()
+            .copied()
+            .filter(|t| !self.case.unit_hidden() || !t.contains("{az}"))
+            .collect()
+    }
+
     fn line_height(&self, style: Style) -> f32 {
         pt_to_px(style.pt) * self.style.line_spacing
     }
@@ -1590,7 +1971,8 @@ impl Draft<'_> {
         }];
 
         let mut references = Vec::new();
-        if rng.chance(0.5) {
+        // A file number starts with the unit's code: not in letters that hide the unit.
+        if rng.chance(0.5) && !self.case.unit_hidden() {
             references.push(format!("Ihr Zeichen: {}", self.facts.fill("{az}")));
         }
         if rng.chance(0.25) {
@@ -1642,14 +2024,7 @@ impl Draft<'_> {
         });
 
         let salutation = match &self.contact {
-            Some(Contact {
-                female: true,
-                last_name,
-            }) => format!("Sehr geehrte Frau {last_name},"),
-            Some(Contact {
-                female: false,
-                last_name,
-            }) => format!("Sehr geehrter Herr {last_name},"),
+            Some(contact) => contact.salutation(),
             None => "Sehr geehrte Damen und Herren,".to_string(),
         };
         blocks.push(FlowBlock {
@@ -1680,7 +2055,12 @@ impl Draft<'_> {
             keep_together: true,
         }];
 
-        let enclosures = self.topic.enclosures;
+        let enclosures: Vec<&str> = self
+            .topics
+            .iter()
+            .flat_map(|t| t.enclosures.iter().copied())
+            .filter(|e| !self.case.unit_hidden() || !e.contains("{az}"))
+            .collect();
         if !enclosures.is_empty() && rng.chance(0.7) {
             let count = 1 + rng.below(enclosures.len());
             let heading = if count == 1 { "Anlage" } else { "Anlagen" };
@@ -1738,14 +2118,35 @@ impl Draft<'_> {
             }
         }
 
+        let address_style = Style::regular(self.style.body.pt.min(11.0));
+        let step = pt_to_px(address_style.pt) * 1.2;
+        // DIN 5008's Zusatz- und Vermerkzone above the recipient lines: the return line,
+        // then a confidentiality mark right above the recipient or one line higher. The
+        // return line moves up to make room for the mark.
+        let mark_y = self
+            .mark
+            .as_ref()
+            .map(|mark| mm(ADDRESS_TOP_MM) - step * mark.lines_above as f32);
+        let return_y = mark_y.map_or(mm(RETURN_LINE_MM), |y| mm(RETURN_LINE_MM).min(y - mm(4.5)));
         lines.push(PlacedLine {
             text: sender.return_line(),
             x: mm(LEFT_MM),
-            y: mm(RETURN_LINE_MM),
+            y: return_y,
             style: self.style.small,
         });
-        let address_style = Style::regular(self.style.body.pt.min(11.0));
-        let step = pt_to_px(address_style.pt) * 1.2;
+        if let (Some(mark), Some(y)) = (&self.mark, mark_y) {
+            let style = if mark.bold {
+                Style::bold(address_style.pt)
+            } else {
+                address_style
+            };
+            lines.push(PlacedLine {
+                text: mark.text.to_string(),
+                x: mm(LEFT_MM),
+                y,
+                style,
+            });
+        }
         let mut y = mm(ADDRESS_TOP_MM);
         for text in self.address_lines(address_style) {
             lines.push(PlacedLine {
@@ -1759,10 +2160,25 @@ impl Draft<'_> {
         lines
     }
 
+    /// The recipient lines of the address field (without a confidentiality mark).
     fn address_lines(&self, style: Style) -> Vec<String> {
-        let mut lines = vec!["Stadt Braunschweig".to_string()];
-        lines.extend(self.ts.wrap(style, self.unit_name, mm(ADDRESS_WIDTH_MM)));
-        if let Some(contact) = &self.contact {
+        let mut lines = Vec::new();
+        let contact = self.contact.as_ref();
+        if let Some(contact) = contact.filter(|_| self.contact_above) {
+            let full = contact.name(true);
+            if self.ts.width(style, &full) <= mm(ADDRESS_WIDTH_MM) {
+                lines.push(full);
+            } else {
+                lines.push(contact.name(false));
+            }
+        }
+        lines.push("Stadt Braunschweig".to_string());
+        if self.case.unit_in_address() {
+            lines.extend(self.ts.wrap(style, self.unit_name, mm(ADDRESS_WIDTH_MM)));
+        } else if let Some(line) = self.authority_line {
+            lines.push(line.to_string());
+        }
+        if let Some(contact) = contact.filter(|_| !self.contact_above) {
             let title = if contact.female { "Frau" } else { "Herrn" };
             lines.push(format!("z. Hd. {title} {}", contact.last_name));
         }
@@ -1798,39 +2214,164 @@ impl Draft<'_> {
     }
 }
 
-fn compose_letter(rng: &mut Rng, fonts: &[FontFamily], sheets: usize) -> Result<Letter> {
+/// Composes a letter of routing case `case`. Everything an addressed letter has is drawn
+/// from `rng` in the same order whatever the case (a letter that has no use for a draw,
+/// say a "z. Hd." line, still makes it; an ambiguous or no_topic letter lays out the
+/// addressed letter it stands in for and throws it away), and everything the case adds (a
+/// second topic, a generic topic, the authority line, the confidentiality mark, the person
+/// above the authority, the layout of a letter with other text) comes from `case_rng`. So
+/// the routing cases change the letters' text but leave the draws after them (the
+/// planner's, the scan's) as they were.
+fn compose_letter(
+    rng: &mut Rng,
+    case_rng: &mut Rng,
+    fonts: &[FontFamily],
+    sheets: usize,
+    case: RoutingCase,
+) -> Result<Letter> {
     let family = rng.below(fonts.len());
     let (unit_code, unit_name) = rng.pick(UNITS);
-    let topics: Vec<&'static Topic> = TOPICS.iter().filter(|t| t.unit == unit_code).collect();
-    let topic = rng.pick(&topics);
+    let topics_of =
+        |unit: &str| -> Vec<&'static Topic> { TOPICS.iter().filter(|t| t.unit == unit).collect() };
+    let topic = rng.pick(&topics_of(unit_code));
     let sender = random_sender(rng, topic.sender);
     let letter_day = Day(rng.between(8, 330));
     let facts = random_facts(rng, unit_code, &sender, letter_day);
-    let contact = rng.chance(0.3).then(|| Contact {
+    let z_hd = rng.chance(0.3).then(|| Contact {
         female: rng.chance(0.5),
+        title: None,
+        first_name: None,
         last_name: rng.pick(LAST_NAMES),
     });
+
+    let topics = match case {
+        RoutingCase::NoTopic => {
+            // A generic letter that suits the sender (a firm does not move house "meiner").
+            let fitting: Vec<&'static Topic> = GENERIC_TOPICS
+                .iter()
+                .filter(|t| sender.company.is_none() || t.sender != SenderKind::Person)
+                .collect();
+            vec![case_rng.pick(&fitting)]
+        }
+        RoutingCase::Ambiguous => {
+            // A second matter for another unit, named in the subject as well.
+            let others: Vec<&str> = UNITS
+                .iter()
+                .map(|(code, _)| *code)
+                .filter(|code| *code != unit_code)
+                .collect();
+            let other = case_rng.pick(&others);
+            vec![topic, case_rng.pick(&topics_of(other))]
+        }
+        _ => vec![topic],
+    };
+    let subject = match topics[..] {
+        [first, second] => {
+            let (a, b) = (facts.fill(first.subject), facts.fill(second.subject));
+            match case_rng.below(3) {
+                0 => format!("{a} sowie {b}"),
+                1 => format!("{a}; {b}"),
+                _ => format!("{a} und {b}"),
+            }
+        }
+        _ => facts.fill(topics[0].subject),
+    };
+    let contact_above = case == RoutingCase::ConfidentialPerson;
+    let (contact, unused_z_hd) = if contact_above {
+        let female = case_rng.chance(0.5);
+        let first_names: Vec<&'static str> = FIRST_NAMES
+            .iter()
+            .copied()
+            .filter(|name| FEMALE_FIRST_NAMES.contains(name) == female)
+            .collect();
+        let person = Contact {
+            female,
+            title: case_rng.chance(0.45).then(|| case_rng.pick(TITLES)),
+            first_name: case_rng.chance(0.8).then(|| case_rng.pick(&first_names)),
+            last_name: case_rng.pick(LAST_NAMES),
+        };
+        (Some(person), z_hd)
+    } else if matches!(
+        case,
+        RoutingCase::Addressed | RoutingCase::ConfidentialMarked
+    ) {
+        (z_hd, None)
+    } else {
+        (None, z_hd)
+    };
+    let authority_line = if case.unit_in_address() {
+        None
+    } else {
+        let r = case_rng.unit();
+        if r < 0.3 {
+            Some("Der Oberbürgermeister")
+        } else if r < 0.5 {
+            Some("Bürgerservice")
+        } else {
+            None
+        }
+    };
+    let mark = (case == RoutingCase::ConfidentialMarked).then(|| Mark {
+        text: case_rng.pick(CONFIDENTIAL_MARKS),
+        bold: case_rng.chance(0.4),
+        lines_above: if case_rng.chance(0.7) { 1 } else { 2 },
+    });
+    let ts = Typesetter {
+        family: fonts
+            .get(family)
+            .ok_or_else(|| anyhow!("no font family {family}"))?,
+    };
+    let style = random_style(rng);
+    let po_box = rng.chance(0.3);
     let draft = Draft {
-        ts: Typesetter {
-            family: fonts
-                .get(family)
-                .ok_or_else(|| anyhow!("no font family {family}"))?,
-        },
-        style: random_style(rng),
-        subject: facts.fill(topic.subject),
-        sender,
-        facts,
-        topic,
+        ts,
+        style: style.clone(),
+        subject,
+        sender: sender.clone(),
+        facts: facts.clone(),
+        topics,
         unit_name,
+        case,
         contact,
-        po_box: rng.chance(0.3),
+        contact_above,
+        authority_line,
+        mark,
+        po_box,
         letter_day,
     };
-    let pages = lay_out_letter(&draft, sheets, rng);
+    let pages = if case.unit_hidden() {
+        // Lay out the addressed letter this one stands in for, from `rng`, so the draws
+        // after it stay as they were; the letter itself is laid out from `case_rng`.
+        let stand_in = Draft {
+            ts,
+            style,
+            subject: facts.fill(topic.subject),
+            sender,
+            facts,
+            topics: vec![topic],
+            unit_name,
+            case: RoutingCase::Addressed,
+            contact: unused_z_hd,
+            contact_above: false,
+            authority_line: None,
+            mark: None,
+            po_box,
+            letter_day,
+        };
+        lay_out_letter(&stand_in, sheets, rng);
+        lay_out_letter(&draft, sheets, case_rng)
+    } else {
+        lay_out_letter(&draft, sheets, rng)
+    };
+    let address_style = Style::regular(draft.style.body.pt.min(11.0));
+    let mut address: Vec<String> = draft.mark.iter().map(|m| m.text.to_string()).collect();
+    address.extend(draft.address_lines(address_style));
     Ok(Letter {
         unit_code,
         unit_name,
         subject: draft.subject,
+        case,
+        address,
         family,
         day: letter_day,
         pages,
@@ -1843,15 +2384,24 @@ fn lay_out_letter(draft: &Draft, target: usize, rng: &mut Rng) -> Vec<PageLayout
     let wanted_fill = rng.uniform(0.25, 0.8) as f32;
     let opening = draft.opening_blocks(rng);
     let closing = draft.closing_blocks(rng);
-    let mut topic_deck = Deck::new(draft.topic.sentences, rng);
-    let mut general_deck = Deck::new(GENERAL_SENTENCES, rng);
+    let mut topic_decks = TopicDecks {
+        decks: draft
+            .topics
+            .iter()
+            .map(|t| Deck::new(&draft.usable(t.sentences), rng))
+            .collect(),
+        turn: 0,
+    };
+    let mut general_deck = Deck::new(&draft.usable(GENERAL_SENTENCES), rng);
 
     let first_paragraph = {
-        let opener = rng.pick(OPENERS);
+        let opener = rng.pick(&draft.usable(OPENERS));
         let mut text = draft.facts.fill(opener);
-        for _ in 0..rng.between(1, 2) {
+        // An ambiguous letter brings up both of its matters right away.
+        let count = (rng.between(1, 2) as usize).max(topic_decks.decks.len());
+        for _ in 0..count {
             text.push(' ');
-            text.push_str(&draft.facts.fill(topic_deck.draw(rng)));
+            text.push_str(&draft.facts.fill(topic_decks.next().draw(rng)));
         }
         draft.paragraph(&text, 1.0)
     };
@@ -1890,7 +2440,7 @@ fn lay_out_letter(draft: &Draft, target: usize, rng: &mut Rng) -> Vec<PageLayout
         middle.push(middle_paragraph(
             draft,
             rng,
-            &mut topic_deck,
+            &mut topic_decks,
             &mut general_deck,
             paragraph_gap,
         ));
@@ -1916,7 +2466,7 @@ fn page_fill(pages: &[Vec<PlacedLine>], first_top: f32, next_top: f32) -> f32 {
 fn middle_paragraph(
     draft: &Draft,
     rng: &mut Rng,
-    topic_deck: &mut Deck,
+    topic_decks: &mut TopicDecks,
     general_deck: &mut Deck,
     gap: f32,
 ) -> FlowBlock {
@@ -1925,7 +2475,7 @@ fn middle_paragraph(
         .map(|_| {
             draft
                 .facts
-                .fill(body_sentence(rng, topic_deck, general_deck))
+                .fill(body_sentence(rng, topic_decks.next(), general_deck))
         })
         .collect();
     draft.paragraph(&sentences.join(" "), gap)
@@ -2089,7 +2639,7 @@ fn compose_almost_blank(
     let mut page = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
     let (text, ink) = match variant {
         AlmostBlankVariant::Note => {
-            let text = draw_note(&mut page, fonts, rng);
+            let text = draw_note(&mut page, letter, fonts, rng);
             (text, Some(rng.uniform(55.0, 90.0) as f32))
         }
         AlmostBlankVariant::Stamp => {
@@ -2108,10 +2658,20 @@ fn compose_almost_blank(
 
 /// A short handwritten note at 20-28 pt in an italic face, turned by up to ±8°, in the
 /// upper half or the middle of the page. Returns its lines joined by `\n`.
-fn draw_note(page: &mut GrayImage, fonts: &Fonts, rng: &mut Rng) -> String {
+fn draw_note(page: &mut GrayImage, letter: &Letter, fonts: &Fonts, rng: &mut Rng) -> String {
     let font = &fonts.hand[rng.below(fonts.hand.len())];
     let scale = font_scale(font, rng.uniform(20.0, 28.0) as f32);
-    let mut deck = Deck::new(NOTE_LINES, rng);
+    // A letter that does not tell its unit gets no note naming one ("z. K. an FB 61").
+    let names_unit = |line: &&str| {
+        line.split_whitespace()
+            .any(|word| UNITS.iter().any(|(code, _)| *code == word))
+    };
+    let notes: Vec<&'static str> = NOTE_LINES
+        .iter()
+        .copied()
+        .filter(|line| !letter.case.unit_hidden() || !names_unit(line))
+        .collect();
+    let mut deck = Deck::new(&notes, rng);
     let lines: Vec<&str> = (0..rng.between(1, 3)).map(|_| deck.draw(rng)).collect();
     let widths: Vec<f32> = lines.iter().map(|l| text_width(font, scale, l)).collect();
     let widest = widths.iter().copied().fold(0.0, f32::max);
@@ -2353,6 +2913,8 @@ struct BatchPlanner {
     edged_fronts: usize,
     edged_blank_backs: usize,
     strong_bleeds: usize,
+    /// Letters per routing case, in the order of [`ROUTING_CASES`].
+    cases: [usize; 6],
 }
 
 /// The turns [`BatchPlanner::turned`] counts, in order.
@@ -2375,6 +2937,43 @@ impl BatchPlanner {
         }
         self.long_letters += usize::from(sheets == 3);
         sheets
+    }
+
+    /// Routing case of the next letter (call before [`BatchPlanner::plan`]): drawn at the
+    /// shares of [`RoutingCase::share`]; the first letter is always addressed, and a case
+    /// not seen yet is forced from its [`RoutingCase::due`] letter on (unless the draw is
+    /// itself a case not seen yet), so every batch of eight letters shows all six.
+    fn routing_case(&mut self, rng: &mut Rng) -> RoutingCase {
+        let r = rng.unit();
+        let mut drawn = RoutingCase::Addressed;
+        let mut upto = 0.0;
+        for case in ROUTING_CASES {
+            upto += case.share();
+            if r < upto {
+                drawn = case;
+                break;
+            }
+        }
+        let index = |case: RoutingCase| ROUTING_CASES.iter().position(|&c| c == case);
+        let seen =
+            |planner: &Self, case: RoutingCase| index(case).is_some_and(|i| planner.cases[i] > 0);
+        let case = if self.letters == 0 {
+            RoutingCase::Addressed
+        } else if seen(self, drawn) {
+            let mut due: Vec<RoutingCase> = ROUTING_CASES
+                .iter()
+                .copied()
+                .filter(|&c| !seen(self, c) && self.letters >= c.due())
+                .collect();
+            due.sort_by_key(|c| c.due());
+            due.first().copied().unwrap_or(drawn)
+        } else {
+            drawn
+        };
+        if let Some(i) = index(case) {
+            self.cases[i] += 1;
+        }
+        case
     }
 
     fn plan(&mut self, rng: &mut Rng, letter_pages: usize) -> ScanPlan {
@@ -3464,17 +4063,18 @@ fn generate_stream(
     let mut files = StreamFiles::new(out_dir, rng.fork());
     let mut stream = StreamPlanner::new(&mut rng.fork());
     let mut planner = BatchPlanner::default();
+    let mut routing_rng = routing_stream(spec.seed);
     while truth.pages.len() < spec.pages {
-        let mut letter_rng = rng.fork();
+        let (letter, mut plan, mut letter_rng) =
+            next_letter(&mut rng, &mut routing_rng, &mut planner, fonts)?;
         let mut stream_rng = rng.fork();
-        let sheets = planner.sheets(&mut letter_rng);
-        let letter = compose_letter(&mut letter_rng, &fonts.families, sheets)?;
-        let mut plan = planner.plan(&mut letter_rng, letter.pages.len());
+        let case = letter.case;
         // The planner chose a format for a file of its own; in a stream the pages go
         // wherever the file groups put them.
         plan.yellowish = stream_rng.chance(0.1);
 
-        let separator = stream.separator(&mut stream_rng);
+        // Confidential mail goes on unopened: no cover sheet in front of it.
+        let separator = stream.separator_for(&mut stream_rng, !case.confidential());
         let separator_frames = separator.as_ref().map_or(0, SeparatorPlan::frames);
         let first_frame = truth.pages.len() + separator_frames;
         let frame_count: usize = plan
@@ -3522,6 +4122,8 @@ fn generate_stream(
             unit: letter.unit_code.to_string(),
             unit_name: letter.unit_name.to_string(),
             subject: letter.subject.clone(),
+            route: Some(letter.route(cover.as_ref().map(|c| c.unit.as_str()))),
+            routing_case: Some(letter.case.name().to_string()),
             separators,
             cover,
         });
@@ -3715,18 +4317,44 @@ impl StreamPlanner {
 
     /// The separator sheet in front of the next letter: always but for the first letter,
     /// which has one half of the time.
+    #[cfg(test)]
     fn separator(&mut self, rng: &mut Rng) -> Option<SeparatorPlan> {
+        self.separator_for(rng, true)
+    }
+
+    /// The separator sheet in front of the next letter, never a cover sheet unless
+    /// `cover_allowed` (a confidential letter has none). A cover sheet of the opening set
+    /// that is not allowed trades places with the next patch or barcode sheet of the set
+    /// (if only cover sheets are left, a patch sheet is added in front of them), so the
+    /// set stays complete, a little later; after the set a cover sheet not allowed is
+    /// drawn again as a patch (35:25) or barcode sheet.
+    fn separator_for(&mut self, rng: &mut Rng, cover_allowed: bool) -> Option<SeparatorPlan> {
         let first = self.letters == 0;
         self.letters += 1;
         if first && rng.chance(0.5) {
             return None;
         }
         let sort = if self.separators < self.opening.len() {
-            self.opening[self.separators]
+            let at = self.separators;
+            if !cover_allowed && self.opening[at] == SeparatorSort::Cover {
+                match (at + 1..self.opening.len())
+                    .find(|&i| self.opening[i] != SeparatorSort::Cover)
+                {
+                    Some(other) => self.opening.swap(at, other),
+                    None => self.opening.insert(at, SeparatorSort::Patch),
+                }
+            }
+            self.opening[at]
         } else {
             let r = rng.unit();
-            if r < 0.4 {
+            if r < 0.4 && cover_allowed {
                 SeparatorSort::Cover
+            } else if r < 0.4 {
+                if rng.chance(0.35 / 0.6) {
+                    SeparatorSort::Patch
+                } else {
+                    SeparatorSort::Barcode
+                }
             } else if r < 0.75 {
                 SeparatorSort::Patch
             } else {
@@ -4031,11 +4659,18 @@ impl Symbology {
                 let check = gs1_check_digit(&body);
                 format!("{body}{check}")
             }
+            // A letter that does not tell its unit carries no symbol naming one.
             Symbology::Pdf417 => match rng.below(3) {
+                _ if letter.case.unit_hidden() => {
+                    format!("Rechnung {YEAR}-{number:04} Kd-Nr {}", digits(rng, 6))
+                }
                 0 => format!("Rechnung {YEAR}-{number:04} Kd-Nr {}", digits(rng, 6)),
                 1 => format!("Bescheid {} vom {}", letter.unit_code, letter.day.numeric()),
                 _ => format!("Formular {}-{number:04} Seite 1", letter.unit_code),
             },
+            Symbology::Reference if letter.case.unit_hidden() => {
+                format!("AZ-{YEAR}-{number:05}")
+            }
             Symbology::Reference => format!(
                 "AZ-{}-{YEAR}-{number:04}",
                 letter.unit_code.replace('.', "-")
@@ -4839,9 +5474,12 @@ mod tests {
         let fonts = load_fonts().unwrap();
         let mut rng = Rng::new(99);
         let mut planner = BatchPlanner::default();
-        for _ in 0..30 {
+        let mut case_rng = Rng::new(100);
+        for i in 0..36 {
             let sheets = planner.sheets(&mut rng);
-            let letter = compose_letter(&mut rng, &fonts.families, sheets).unwrap();
+            let case = ROUTING_CASES[i % ROUTING_CASES.len()];
+            let letter =
+                compose_letter(&mut rng, &mut case_rng, &fonts.families, sheets, case).unwrap();
             let ts = Typesetter {
                 family: &fonts.families[letter.family],
             };
@@ -5221,7 +5859,14 @@ mod tests {
     fn almost_blank_pages_carry_exactly_their_text() {
         let fonts = load_fonts().unwrap();
         let mut rng = Rng::new(8);
-        let letter = compose_letter(&mut rng, &fonts.families, 1).unwrap();
+        let letter = compose_letter(
+            &mut rng,
+            &mut Rng::new(0),
+            &fonts.families,
+            1,
+            RoutingCase::Addressed,
+        )
+        .unwrap();
         for variant in ALMOST_BLANK_VARIANTS {
             for _ in 0..2 {
                 let page = compose_almost_blank(variant, &letter, &fonts, &mut rng);
@@ -5850,7 +6495,14 @@ mod tests {
     fn unrelated_barcode_values_are_valid_and_never_separators() {
         let fonts = load_fonts().unwrap();
         let mut rng = Rng::new(21);
-        let letter = compose_letter(&mut rng, &fonts.families, 1).unwrap();
+        let letter = compose_letter(
+            &mut rng,
+            &mut Rng::new(0),
+            &fonts.families,
+            1,
+            RoutingCase::Addressed,
+        )
+        .unwrap();
         let separator = separator_pattern();
         let unanchored = regex::Regex::new(
             separator
@@ -5989,5 +6641,370 @@ mod tests {
         assert!(found
             .iter()
             .any(|b| b.format == "QRCode" && b.text == payload));
+    }
+
+    // --- Routing cases ------------------------------------------------------------------
+
+    /// The letters of a classic batch as `generate` composes and plans them (the same
+    /// random streams), with their frame counts, but without scanning: fast enough for
+    /// hundreds of pages.
+    fn planned_letters(seed: u64, pages: usize) -> Vec<(Letter, usize)> {
+        let fonts = load_fonts().unwrap();
+        let mut rng = Rng::new(seed);
+        let mut routing_rng = routing_stream(seed);
+        let mut planner = BatchPlanner::default();
+        let mut letters = Vec::new();
+        let mut frames = 0;
+        while frames < pages {
+            let (letter, plan, _) =
+                next_letter(&mut rng, &mut routing_rng, &mut planner, &fonts).unwrap();
+            let count: usize = plan
+                .sheets
+                .iter()
+                .map(|s| 1 + usize::from(s.back.is_some()))
+                .sum();
+            frames += count;
+            letters.push((letter, count));
+        }
+        letters
+    }
+
+    /// The units whose topic sentences or subjects (their text up to the first slot, if
+    /// at least 20 characters long) occur in `text`.
+    fn topic_units_in(text: &str) -> std::collections::BTreeSet<&'static str> {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        TOPICS
+            .iter()
+            .filter(|topic| {
+                topic
+                    .sentences
+                    .iter()
+                    .chain([&topic.subject])
+                    .any(|template| {
+                        let fixed = template.split('{').next().unwrap_or_default().trim();
+                        fixed.chars().count() >= 20 && flat.contains(fixed)
+                    })
+            })
+            .map(|topic| topic.unit)
+            .collect()
+    }
+
+    /// A line of an address field that names an organisation unit.
+    fn names_a_unit(line: &str) -> bool {
+        UNITS.iter().any(|(code, name)| {
+            line.contains(name) || line.split_whitespace().any(|word| word == *code)
+        }) || ["Fachbereich", "Abteilung", "Referat"]
+            .iter()
+            .any(|w| line.contains(w))
+    }
+
+    /// The address field lines of a letter's first page text: from the line after the
+    /// return line (the first line with " · " and a postcode) to the town line.
+    fn address_field_of(first_page: &str) -> Vec<&str> {
+        let lines: Vec<&str> = first_page.lines().collect();
+        let return_line = lines
+            .iter()
+            .position(|l| l.matches(" · ").count() >= 2 && !l.starts_with("Telefon"))
+            .expect("no return line");
+        let rest = &lines[return_line + 1..];
+        let end = rest
+            .iter()
+            .position(|l| *l == "38100 Braunschweig" || *l == "38023 Braunschweig")
+            .expect("no town line");
+        rest[..=end].to_vec()
+    }
+
+    fn file_number_pattern() -> regex::Regex {
+        regex::Regex::new(r"\.\d-\d{2,3}/2026\b").unwrap()
+    }
+
+    #[test]
+    fn routing_planner_shows_every_case_early_and_keeps_the_shares() {
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let mut planner = BatchPlanner::default();
+            let cases: Vec<RoutingCase> = (0..8)
+                .map(|_| {
+                    let sheets = planner.sheets(&mut rng);
+                    let case = planner.routing_case(&mut rng);
+                    planner.plan(&mut rng, sheets);
+                    case
+                })
+                .collect();
+            assert_eq!(cases[0], RoutingCase::Addressed, "seed {seed}");
+            for case in ROUTING_CASES {
+                assert!(
+                    cases.contains(&case),
+                    "seed {seed}: no {case:?} in {cases:?}"
+                );
+            }
+        }
+        let mut rng = Rng::new(1);
+        let mut planner = BatchPlanner::default();
+        let n = 20_000;
+        for _ in 0..n {
+            let sheets = planner.sheets(&mut rng);
+            planner.routing_case(&mut rng);
+            planner.plan(&mut rng, sheets);
+        }
+        for (case, count) in ROUTING_CASES.iter().zip(planner.cases) {
+            let share = count as f64 / n as f64;
+            assert!((share - case.share()).abs() < 0.012, "{case:?}: {share}");
+        }
+    }
+
+    /// Over a 200-page batch every case occurs at about its share, and every letter's
+    /// address field, subject and body are what its case promises.
+    #[test]
+    fn a_200_page_batch_shows_every_routing_case_as_promised() {
+        let letters = planned_letters(7, 200);
+        let again = planned_letters(7, 200);
+        let pages: usize = letters.iter().map(|(_, frames)| frames).sum();
+        assert!((200..209).contains(&pages));
+        let count = |case: RoutingCase| letters.iter().filter(|(l, _)| l.case == case).count();
+        let share = |case: RoutingCase| count(case) as f64 / letters.len() as f64;
+        for case in ROUTING_CASES {
+            assert!(count(case) >= 2, "{case:?}: {}", count(case));
+        }
+        assert!((0.45..0.75).contains(&share(RoutingCase::Addressed)));
+        // Seed 7 happens to be low on body_only letters (6 of 91, expected about 13).
+        assert!((0.05..0.25).contains(&share(RoutingCase::BodyOnly)));
+        for case in [
+            RoutingCase::ConfidentialMarked,
+            RoutingCase::ConfidentialPerson,
+        ] {
+            assert!((0.03..0.15).contains(&share(case)), "{case:?}");
+        }
+        for case in [RoutingCase::Ambiguous, RoutingCase::NoTopic] {
+            assert!(share(case) < 0.12, "{case:?}");
+        }
+
+        let file_number = file_number_pattern();
+        let mut persoenlich_in_body = false;
+        for ((letter, _), (twin, _)) in letters.iter().zip(&again) {
+            // Same seed, same letters.
+            assert_eq!(
+                (
+                    letter.case,
+                    &letter.subject,
+                    &letter.address,
+                    letter.unit_code
+                ),
+                (twin.case, &twin.subject, &twin.address, twin.unit_code)
+            );
+            let first = letter.pages[0].text();
+            let text: Vec<String> = letter.pages.iter().map(PageLayout::text).collect();
+            let text = text.join("\n");
+            let field = address_field_of(&first);
+            assert_eq!(field, letter.address, "{first}");
+            let authority = field
+                .iter()
+                .position(|l| *l == "Stadt Braunschweig")
+                .expect("no authority");
+            let unit_lines = &field[authority + 1..field.len() - 2];
+            let context = format!("{:?}: {field:?}", letter.case);
+            match letter.case {
+                RoutingCase::ConfidentialMarked => {
+                    assert_eq!(authority, 1, "{context}");
+                    assert!(CONFIDENTIAL_MARKS.contains(&field[0]), "{context}");
+                }
+                RoutingCase::ConfidentialPerson => {
+                    assert_eq!(authority, 1, "{context}");
+                    assert!(
+                        field[0].starts_with("Herrn ") || field[0].starts_with("Frau "),
+                        "{context}"
+                    );
+                }
+                _ => assert_eq!(authority, 0, "{context}"),
+            }
+            assert!(
+                !field.iter().any(|l| l.contains("z. Hd."))
+                    || matches!(
+                        letter.case,
+                        RoutingCase::Addressed | RoutingCase::ConfidentialMarked
+                    ),
+                "{context}"
+            );
+            if letter.case.unit_in_address() {
+                // The unit's name, maybe wrapped, then maybe "z. Hd.".
+                let name: Vec<&str> = unit_lines
+                    .iter()
+                    .copied()
+                    .filter(|l| !l.starts_with("z. Hd. "))
+                    .collect();
+                assert_eq!(name.join(" "), letter.unit_name, "{context}");
+            } else {
+                assert!(!field.iter().any(|l| names_a_unit(l)), "{context}");
+                assert!(unit_lines.len() <= 1, "{context}");
+            }
+            // No mark anywhere else in the address field.
+            let marks = field
+                .iter()
+                .filter(|l| CONFIDENTIAL_MARKS.contains(l))
+                .count();
+            assert_eq!(
+                marks,
+                usize::from(letter.case == RoutingCase::ConfidentialMarked)
+            );
+
+            let units = topic_units_in(&text);
+            match letter.case {
+                RoutingCase::NoTopic => assert!(units.is_empty(), "{units:?} in {text}"),
+                RoutingCase::Ambiguous => {
+                    assert_eq!(units.len(), 2, "{units:?} in {text}");
+                    assert!(units.contains(letter.unit_code));
+                    assert_eq!(topic_units_in(&letter.subject), units);
+                }
+                _ => assert_eq!(
+                    units.into_iter().collect::<Vec<_>>(),
+                    vec![letter.unit_code],
+                    "{text}"
+                ),
+            }
+            if letter.case.unit_hidden() {
+                assert!(!file_number.is_match(&text), "{text}");
+            }
+            if !letter.case.confidential() && text.to_lowercase().contains("persönlich") {
+                persoenlich_in_body = true;
+            }
+        }
+        assert!(
+            persoenlich_in_body,
+            "no ordinary letter says \"persönlich\""
+        );
+    }
+
+    #[test]
+    fn planned_letters_are_the_letters_generate_writes() {
+        let (_, truth) = batch_30();
+        let letters = planned_letters(3, 30);
+        let planned: Vec<(String, &str)> = letters
+            .iter()
+            .map(|(l, _)| (l.subject.clone(), l.case.name()))
+            .collect();
+        let written: Vec<(String, &str)> = truth
+            .documents
+            .iter()
+            .map(|d| (d.subject.clone(), d.routing_case.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(planned, written);
+    }
+
+    /// The truth of a written batch: every document has its route and case, and the
+    /// first page's text shows the address field the case promises.
+    #[test]
+    fn truth_records_route_and_case_and_the_address_field_shows_them() {
+        let (_, truth) = batch_30();
+        let mut seen = std::collections::BTreeSet::new();
+        for doc in &truth.documents {
+            let case = doc.routing_case.as_deref().expect("no routing case");
+            let route = doc.route.as_ref().expect("no route");
+            seen.insert(case);
+            let first = &truth.pages[doc.pages[0]];
+            assert_eq!(first.kind, PageKind::Letter);
+            let field = address_field_of(&first.text);
+            let authority = field
+                .iter()
+                .position(|l| *l == "Stadt Braunschweig")
+                .unwrap();
+            let unit = ExpectedRoute::Unit {
+                unit: doc.unit.clone(),
+            };
+            match case {
+                "addressed" | "body_only" => assert_eq!(route, &unit),
+                "ambiguous" | "no_topic" => assert_eq!(route, &ExpectedRoute::Clarification),
+                "confidential_marked" | "confidential_person" => {
+                    assert_eq!(route, &ExpectedRoute::Unopened)
+                }
+                other => panic!("unknown case {other}"),
+            }
+            match case {
+                "confidential_marked" => {
+                    assert_eq!(authority, 1);
+                    assert!(CONFIDENTIAL_MARKS.contains(&field[0]), "{field:?}");
+                    assert!(first.text.contains(field[0]));
+                }
+                "confidential_person" => {
+                    assert_eq!(authority, 1);
+                    assert!(field[0].starts_with("Herrn ") || field[0].starts_with("Frau "));
+                }
+                "addressed" => {
+                    assert_eq!(authority, 0);
+                    assert!(field[1].starts_with(doc.unit_name.split(' ').next().unwrap()));
+                    assert!(field.join(" ").contains(&format!(" {} ", doc.unit)));
+                }
+                _ => {
+                    assert_eq!(authority, 0);
+                    assert!(!field.iter().any(|l| names_a_unit(l)), "{field:?}");
+                    assert!(!field.iter().any(|l| l.contains("z. Hd.")));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 6, "{seen:?}");
+    }
+
+    #[test]
+    fn stream_routes_follow_the_case_and_the_cover_sheet() {
+        let (_, truth) = stream_60();
+        let mut seen = std::collections::BTreeSet::new();
+        for doc in &truth.documents {
+            let case = doc.routing_case.as_deref().expect("no routing case");
+            seen.insert(case);
+            let route = doc.route.clone().expect("no route");
+            let confidential = case.starts_with("confidential");
+            if confidential {
+                assert!(
+                    doc.cover.is_none(),
+                    "cover sheet in front of confidential mail"
+                );
+                assert_eq!(route, ExpectedRoute::Unopened);
+                continue;
+            }
+            if let Some(cover) = &doc.cover {
+                assert_eq!(cover.unit, doc.unit);
+            }
+            let expected = match (case, &doc.cover) {
+                ("ambiguous" | "no_topic", None) => ExpectedRoute::Clarification,
+                _ => ExpectedRoute::Unit {
+                    unit: doc.unit.clone(),
+                },
+            };
+            assert_eq!(route, expected, "{case}");
+        }
+        assert!(seen.len() >= 5, "{seen:?}");
+    }
+
+    /// A confidential letter never gets a cover sheet; the opening set stays complete.
+    #[test]
+    fn stream_planner_puts_no_cover_sheet_in_front_of_confidential_mail() {
+        for seed in 0..500 {
+            let mut rng = Rng::new(seed);
+            let mut planner = StreamPlanner::new(&mut rng);
+            let mut covers = 0;
+            for _ in 0..25 {
+                let allowed = !rng.chance(0.16);
+                let plan = planner.separator_for(&mut rng, allowed);
+                if let Some(SeparatorKind::Cover(_)) = plan.map(|p| p.kind) {
+                    assert!(allowed, "seed {seed}");
+                    covers += 1;
+                }
+            }
+            assert!(covers >= 4, "seed {seed}: {covers} cover sheets");
+        }
+        // All cover sheets of the opening set refused: they wait behind added patch sheets.
+        let mut rng = Rng::new(3);
+        let mut planner = StreamPlanner::new(&mut rng);
+        let refused: Vec<SeparatorPlan> = (0..12)
+            .filter_map(|_| planner.separator_for(&mut rng, false))
+            .collect();
+        assert!(refused
+            .iter()
+            .all(|p| !matches!(p.kind, SeparatorKind::Cover(_))));
+        let then: Vec<SeparatorPlan> = (0..4)
+            .filter_map(|_| planner.separator_for(&mut rng, true))
+            .collect();
+        assert!(then
+            .iter()
+            .all(|p| matches!(p.kind, SeparatorKind::Cover(_))));
     }
 }

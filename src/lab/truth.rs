@@ -23,7 +23,17 @@
 //! it and the cover sheet's fields. A document's `pages` are its letter pages, blank backs
 //! included; separator sheets and their backs belong to no document's `pages`.
 //!
-//! Schema history: version 3 added page `barcodes` and `patch`, the separator page kinds,
+//! Routing (schema 4): every document says where it must be routed (`route`: an
+//! organisation unit, the clarification queue or "unopened" for confidential mail) and
+//! which routing case the letter was built as (`routing_case`, see the generator's module
+//! documentation): `addressed` (the address field names the unit), `body_only` (only the
+//! subject and body tell the unit), `ambiguous` (subject and body mix matters of two
+//! units), `no_topic` (a generic letter), `confidential_marked` ("Persönlich",
+//! "Vertraulich" ... above the recipient in the address field) and `confidential_person`
+//! (a person's name above the authority). A cover sheet in front of an `ambiguous` or
+//! `no_topic` letter decides: its route is then the cover sheet's unit.
+//!
+//! Schema history: version 4 added document `route` and `routing_case`; version 3 added page `barcodes` and `patch`, the separator page kinds,
 //! and document `separators` and `cover`; version 2 added the page flags `black_edges` and
 //! `punch_holes` and the kind `almost_blank`. Older files still load, with the new fields
 //! empty.
@@ -36,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::patch::PatchType;
 
 /// Version of the `truth.json` layout.
-pub const TRUTH_SCHEMA_VERSION: u32 = 3;
+pub const TRUTH_SCHEMA_VERSION: u32 = 4;
 
 /// File name of the ground truth inside a batch folder.
 pub const TRUTH_FILE: &str = "truth.json";
@@ -145,7 +155,10 @@ pub struct TruthPage {
 pub struct TruthDocument {
     /// Indices into `Truth::pages`, in order.
     pub pages: Vec<usize>,
-    /// Organisation unit the letter is addressed to, e.g. "61" or "50.4".
+    /// Organisation unit the letter was written for, e.g. "61" or "50.4": the unit its
+    /// address field or its topic names (an ambiguous letter: the unit of its first
+    /// topic; a letter without topic: a unit it does not show). Where the document must
+    /// go is `route`.
     pub unit: String,
     /// Full name of that unit, e.g. "Fachbereich 61 Stadtplanung und Geoinformation".
     pub unit_name: String,
@@ -158,6 +171,25 @@ pub struct TruthDocument {
     /// The fields of the cover sheet in front of the document, if it has one.
     #[serde(default)]
     pub cover: Option<TruthCover>,
+    /// Where the document must be routed.
+    #[serde(default)]
+    pub route: Option<ExpectedRoute>,
+    /// Which routing case the letter was built as: "addressed", "body_only", "ambiguous",
+    /// "no_topic", "confidential_marked", "confidential_person" (None in old files).
+    #[serde(default)]
+    pub routing_case: Option<String>,
+}
+
+/// Where a document must be routed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum ExpectedRoute {
+    /// The organisation unit (code as in UNITS, e.g. "61", "50.4").
+    Unit { unit: String },
+    /// The clarification queue: no unit can be told with confidence.
+    Clarification,
+    /// Confidential mail: passed on unopened, never indexed.
+    Unopened,
 }
 
 impl Truth {
@@ -174,5 +206,34 @@ impl Truth {
         self.pages
             .iter()
             .find(|p| p.file == file && p.frame == frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_serialise_tagged_and_old_documents_load_without_them() {
+        let routes = [
+            (
+                ExpectedRoute::Unit {
+                    unit: "50.4".into(),
+                },
+                r#"{"to":"unit","unit":"50.4"}"#,
+            ),
+            (ExpectedRoute::Clarification, r#"{"to":"clarification"}"#),
+            (ExpectedRoute::Unopened, r#"{"to":"unopened"}"#),
+        ];
+        for (route, json) in routes {
+            assert_eq!(serde_json::to_string(&route).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ExpectedRoute>(json).unwrap(), route);
+        }
+        // A schema 3 document: no route, no case.
+        let old: TruthDocument = serde_json::from_str(
+            r#"{"pages": [0], "unit": "61", "unit_name": "Fachbereich 61", "subject": "B"}"#,
+        )
+        .unwrap();
+        assert_eq!((old.route, old.routing_case), (None, None));
     }
 }

@@ -149,7 +149,7 @@ pub fn check(settings: &RoutingSettings) -> Vec<Finding> {
     // shadowed: an earlier or stronger rule always matches when this one does
     for (j, b) in settings.rules.iter().enumerate() {
         for (i, a) in settings.rules.iter().enumerate() {
-            if i == j || !always_matches_when(a, b) || !b.has_conditions() {
+            if i == j || !a.has_conditions() || !b.has_conditions() || !always_matches_when(a, b) {
                 continue;
             }
             let tie = a.priority == b.priority;
@@ -313,7 +313,7 @@ any = ["Flurstück"]
     #[test]
     fn a_narrower_zone_or_an_extra_condition_is_not_shadowed() {
         let f = findings(&format!(
-            "{UNITS}[[routing.rules]]\nname = \"body\"\nunit = \"61\"\npriority = 9\nany = [\"Bauantrag\"]\n[[routing.rules]]\nname = \"address\"\nunit = \"60\"\nzone = \"address\"\nany = [\"Bauantrag\"]\n[[routing.rules]]\nname = \"more\"\nunit = \"60\"\npriority = 1\nany = [\"Bauantrag\"]\nall = [\"Neubau\"]\n"
+            "{UNITS}[[routing.rules]]\nname = \"body\"\nunit = \"61\"\npriority = 9\nany = [\"Bauantrag\"]\n[[routing.rules]]\nname = \"address\"\nunit = \"60\"\nzone = \"address\"\nany = [\"Bauantrag\"]\n[[routing.rules]]\nname = \"more\"\nunit = \"60\"\npriority = 10\nany = [\"Bauantrag\"]\nall = [\"Neubau\"]\n"
         ));
         assert!(!f.iter().any(|x| x.severity == Severity::Error), "{f:#?}");
     }

@@ -82,6 +82,7 @@ pub fn reroute(set: &RuleSet, doc: &DocumentRecord) -> Option<RoutingRecord> {
             p.ocr.as_ref().map(|o| PageView {
                 text: &o.lines,
                 dpi: (p.dpi.x, p.dpi.y),
+                size_px: (p.width_px, p.height_px),
             })
         })
         .collect();

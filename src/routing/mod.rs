@@ -579,6 +579,7 @@ mod tests {
             pages: vec![PageView {
                 text,
                 dpi: (DPI, DPI),
+                size_px: (2480, 3508),
             }],
             ..Default::default()
         };
@@ -808,6 +809,7 @@ mod tests {
             pages: vec![PageView {
                 text: &text,
                 dpi: (DPI, DPI),
+                size_px: (2480, 3508),
             }],
             barcodes: vec![],
             cover: Some(&cover),

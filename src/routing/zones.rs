@@ -19,6 +19,8 @@ pub struct PageView<'a> {
     pub text: &'a PageText,
     /// Dots per inch of the (cleaned) page image the boxes refer to.
     pub dpi: (f32, f32),
+    /// Width and height of that image in pixels.
+    pub size_px: (u32, u32),
 }
 
 /// A word in a zone, in reading order.
@@ -169,6 +171,38 @@ fn is_date_line(text: &str) -> bool {
     words <= 5 && digits >= 4 && (months.iter().any(|m| lower.contains(m)) || lower.contains('.'))
 }
 
+/// How the text lies on a page image that cleanup could not turn upright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Upright,
+    /// Lines run top to bottom: the page's top is at the image's right.
+    TopRight,
+    /// Lines run bottom to top: the page's top is at the image's left.
+    TopLeft,
+}
+
+/// Tesseract reads a sideways page all the same, with line boxes standing upright; the
+/// direction of the words along them tells which way the page lies.
+fn sideways(text: &PageText) -> Turn {
+    let (mut vertical, mut horizontal, mut down) = (0, 0, 0i32);
+    for l in text.lines.iter().filter(|l| l.words.len() >= 2) {
+        if l.bbox.h > 2 * l.bbox.w {
+            vertical += 1;
+            let (first, last) = (&l.words[0].bbox, &l.words[l.words.len() - 1].bbox);
+            down += if last.y > first.y { 1 } else { -1 };
+        } else if l.bbox.w > 2 * l.bbox.h {
+            horizontal += 1;
+        }
+    }
+    if vertical <= horizontal {
+        Turn::Upright
+    } else if down >= 0 {
+        Turn::TopRight
+    } else {
+        Turn::TopLeft
+    }
+}
+
 /// Finds the zones of a document from its pages' OCR lines.
 pub fn find(pages: &[PageView], authority: &[String]) -> Zones {
     let mut zones = Zones::default();
@@ -184,16 +218,29 @@ pub fn find(pages: &[PageView], authority: &[String]) -> Zones {
         return zones;
     };
     let (dx, dy) = (25.4 / first.dpi.0.max(1.0), 25.4 / first.dpi.1.max(1.0));
+    let turn = sideways(first.text);
+    let (w, h) = (first.size_px.0 as f32, first.size_px.1 as f32);
     let mut lines: Vec<Placed> = first
         .text
         .lines
         .iter()
         .filter(|l| !l.words.is_empty())
-        .map(|l| Placed {
-            line: l,
-            x: l.bbox.x as f32 * dx,
-            top: l.bbox.y as f32 * dy,
-            bottom: l.bbox.bottom() as f32 * dy,
+        .map(|l| {
+            let b = &l.bbox;
+            let (x0, y0, x1, y1) = (b.x as f32, b.y as f32, b.right() as f32, b.bottom() as f32);
+            // positions on the upright page, in mm
+            let (x, top, bottom) = match turn {
+                Turn::Upright => (x0 * dx, y0 * dy, y1 * dy),
+                // the page's top at the image's right: upright y runs from the right edge
+                Turn::TopRight => (y0 * dy, (w - x1) * dx, (w - x0) * dx),
+                Turn::TopLeft => ((h - y1) * dy, x0 * dx, x1 * dx),
+            };
+            Placed {
+                line: l,
+                x,
+                top,
+                bottom,
+            }
         })
         .collect();
     lines.sort_by(|a, b| a.top.total_cmp(&b.top));
@@ -216,8 +263,14 @@ pub fn find(pages: &[PageView], authority: &[String]) -> Zones {
     let (start, end) = match authority_at {
         Some(a) => {
             let close = |upper: &Placed, lower: &Placed| lower.top - upper.bottom < 1.6 * line_h;
+            // upwards: the remark zone above the recipient (DIN 5008: up to 17.7 mm plus
+            // the return address) may stand apart from it
             let mut start = a;
-            while start > 0 && left(&lines[start - 1]) && close(&lines[start - 1], &lines[start]) {
+            while start > 0
+                && left(&lines[start - 1])
+                && (close(&lines[start - 1], &lines[start])
+                    || lines[start - 1].top >= lines[a].top - 27.0)
+            {
                 start -= 1;
             }
             let mut end = a + 1;
@@ -229,7 +282,7 @@ pub fn find(pages: &[PageView], authority: &[String]) -> Zones {
         None => {
             let inside =
                 |l: &Placed| l.x >= 10.0 && l.x < 125.0 && l.top >= 40.0 && l.bottom <= 110.0;
-            let start = lines.iter().position(|l| inside(l)).unwrap_or(lines.len());
+            let start = lines.iter().position(&inside).unwrap_or(lines.len());
             let mut end = start;
             while end < lines.len()
                 && inside(&lines[end])

@@ -284,7 +284,7 @@ impl RunReport {
             );
             use crate::routing::Target;
             for (label, target) in [
-                ("unopened    ", Target::Unopened),
+                ("unopened     ", Target::Unopened),
                 ("clarification", Target::Clarification),
             ] {
                 let list: Vec<_> = routed.iter().filter(|(_, r)| r.target == target).collect();

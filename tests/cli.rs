@@ -814,3 +814,61 @@ fn a_run_routes_by_the_address_field_and_the_dry_run_reuses_its_text() {
         .count() as u64;
     assert_eq!(changed, outside);
 }
+
+#[test]
+fn the_demo_is_routed_as_its_truth_says_and_confidential_letters_keep_no_text() {
+    use mailroom::lab::evaluate::evaluate;
+    use mailroom::lab::truth::{ExpectedRoute, Truth};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let batch = root.join("samples/demo");
+    let truth = Truth::load(&batch.join("truth.json")).unwrap();
+    let confidential = truth
+        .documents
+        .iter()
+        .filter(|d| d.route == Some(ExpectedRoute::Unopened))
+        .count();
+    assert!(confidential >= 2, "the demo has confidential letters");
+    let out = tempfile::tempdir().unwrap();
+    let profile = root.join("profiles/braunschweig.toml");
+    let r = run_batch(
+        &batch,
+        out.path(),
+        &["--profile".as_ref(), profile.as_os_str()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("unopened     {confidential:>5} confidential")),
+        "{}",
+        r.stdout
+    );
+    let eval = evaluate(out.path(), &truth).unwrap();
+    // 100 % on the demo, no leak (routed, JSON text or PDF text layer), no confident error
+    assert_eq!(eval.routing_failures(1.0), Vec::<String>::new());
+    // and the text of an unopened letter is nowhere in the output folder
+    let letter = truth
+        .documents
+        .iter()
+        .find(|d| d.route == Some(ExpectedRoute::Unopened))
+        .unwrap();
+    let subject_word = letter
+        .subject
+        .split_whitespace()
+        .max_by_key(|w| w.len())
+        .unwrap()
+        .to_string();
+    for entry in walkdir::WalkDir::new(out.path()) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "json") {
+            let text = fs::read_to_string(entry.path()).unwrap();
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            if doc["routing"]["target"]["to"] == "unopened" {
+                assert!(
+                    !text.contains(&subject_word),
+                    "{} keeps {subject_word}",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+}

@@ -149,6 +149,25 @@ fn is_subject_label(text: &str) -> bool {
     t.starts_with("betreff") || t.starts_with("betr.") || t.starts_with("betrifft")
 }
 
+/// The reference line (Bezugszeichenzeile) or its items.
+fn is_reference_line(text: &str) -> bool {
+    let t = text.trim_start().to_lowercase();
+    [
+        "ihr zeichen",
+        "ihre zeichen",
+        "ihr schreiben",
+        "ihre nachricht",
+        "ihre e-mail",
+        "unser zeichen",
+        "mein zeichen",
+        "unsere nachricht",
+        "telefon",
+        "datum",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
 /// A line that is only a date (right-aligned date lines, "Braunschweig, 3. März 2026").
 fn is_date_line(text: &str) -> bool {
     let digits = text.chars().filter(char::is_ascii_digit).count();
@@ -310,24 +329,48 @@ pub fn find(pages: &[PageView], authority: &[String]) -> Zones {
         .iter()
         .take_while(|l| !is_salutation(&line_text(l.line)))
         .collect();
-    let first_subject = below
+    // with a "Betreff" label: that line and the ones right below it; without: the last
+    // block of lines above the salutation (DIN 5008 puts the subject there), leaving out
+    // dates and the reference line ("Ihr Zeichen", "Ihr Schreiben vom")
+    let labelled = below
         .iter()
-        .position(|l| is_subject_label(&line_text(l.line)))
-        .or_else(|| {
-            below.iter().position(|l| {
-                let t = line_text(l.line);
-                !is_date_line(&t) && l.x < 100.0
-            })
-        });
-    if let Some(s) = first_subject {
-        let mut prev: Option<&Placed> = None;
-        for (i, l) in below[s..].iter().enumerate() {
-            if prev.is_some_and(|p| l.top - p.bottom > 1.2 * line_h) || i >= 3 {
-                break;
+        .position(|l| is_subject_label(&line_text(l.line)));
+    let subject: Vec<&Placed> = match labelled {
+        Some(s) => {
+            let mut block = vec![below[s]];
+            for l in &below[s + 1..] {
+                let prev = block[block.len() - 1];
+                if l.top - prev.bottom > 1.2 * line_h || block.len() >= 3 {
+                    break;
+                }
+                block.push(l);
             }
-            zones.subject.push_line(l.line, 1, i);
-            prev = Some(l);
+            block
         }
+        None => {
+            let plain: Vec<&Placed> = below
+                .iter()
+                .copied()
+                .filter(|l| {
+                    let t = line_text(l.line);
+                    l.x < 100.0 && !is_date_line(&t) && !is_reference_line(&t)
+                })
+                .collect();
+            let mut block: Vec<&Placed> = Vec::new();
+            for l in plain.iter().rev() {
+                if let Some(next) = block.last() {
+                    if next.top - l.bottom > 1.2 * line_h || block.len() >= 3 {
+                        break;
+                    }
+                }
+                block.push(l);
+            }
+            block.reverse();
+            block
+        }
+    };
+    for (i, l) in subject.iter().enumerate() {
+        zones.subject.push_line(l.line, 1, i);
     }
     zones
 }

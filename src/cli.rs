@@ -25,10 +25,12 @@ pub enum ExitCode {
     version,
     about = "Turns batches of scanned mail into searchable PDFs with JSON metadata",
     long_about = "mailroom reads a batch of scanned pages (PNG, JPEG, TIFF incl. multi-page and \
-CCITT G4), recognises the text with Tesseract on all cores, and writes one searchable PDF and \
-one JSON file per document. Unreadable files go to quarantine with a reason; the run report \
-proves that every page was delivered or quarantined.",
-    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files, 4 page accounting mismatch."
+CCITT G4), cleans them, recognises the text with Tesseract on all cores, reads barcodes and Kodak \
+patch codes, splits the page stream into documents at separator and cover sheets, routes each \
+document to its organisation unit, and writes one searchable PDF and one JSON file per document. \
+Unreadable files go to quarantine with a reason; the run report proves that every page was \
+delivered, kept as evidence or quarantined.",
+    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom run samples/stream --out /tmp/stream --profile profiles/stream.toml\n  mailroom route --dry-run /tmp/out --profile profiles/braunschweig.toml\n  mailroom coversheet --unit 61 --case 61.2-0815/2026 --pages 3 --out deckblatt.pdf\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files, 4 page accounting mismatch."
 )]
 pub struct Cli {
     #[command(subcommand)]

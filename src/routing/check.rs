@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::rules::{RoutingSettings, Rule};
+use super::rules::{barcode_pattern, build_regex, RoutingSettings, Rule};
 use super::text::tokens;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -115,12 +115,20 @@ pub fn check(settings: &RoutingSettings) -> Vec<Finding> {
         let patterns = r
             .regex
             .iter()
-            .map(|p| ("regex", p.clone()))
-            .chain(r.barcode.iter().map(|p| ("barcode", p.clone())))
-            .chain(r.extract.values().map(|p| ("extract", p.clone())))
+            .map(|p| ("regex", p.clone(), p.clone()))
+            .chain(
+                r.barcode
+                    .iter()
+                    .map(|p| ("barcode", p.clone(), barcode_pattern(p))),
+            )
+            .chain(
+                r.extract
+                    .values()
+                    .map(|p| ("extract", p.clone(), p.clone())),
+            )
             .collect::<Vec<_>>();
-        for (what, p) in patterns {
-            if let Err(e) = regex::Regex::new(&p) {
+        for (what, p, built) in patterns {
+            if let Err(e) = build_regex(&built) {
                 let first = e
                     .to_string()
                     .lines()

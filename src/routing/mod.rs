@@ -32,7 +32,7 @@ use crate::barcode::Barcode;
 use crate::coversheet::CoverSheet;
 use rules::{CompiledRule, DmsTarget, RuleSet, Zone};
 use text::{distance, fuzzy_eq, keyword_matches, tokens, tolerance};
-use zones::{PageView, ZoneText, Zones};
+use zones::{PageView, Zones};
 
 /// Where a document goes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -462,11 +462,6 @@ fn evaluate(
         });
     }
     Some((confidence, evidence))
-}
-
-/// Zone text for tests and the dry run's explanations.
-pub fn zone_text(zone: &ZoneText) -> String {
-    zone.joined().0
 }
 
 #[cfg(test)]

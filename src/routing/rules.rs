@@ -168,11 +168,22 @@ pub struct RuleSet {
     pub markers: Vec<String>,
 }
 
-fn compile(what: &str, pattern: &str) -> Result<regex::Regex> {
+/// Builds a rule's regular expression exactly as routing uses it (case-insensitive, size
+/// bounded); `route --check` calls this too, so check and run never disagree.
+pub fn build_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
         .case_insensitive(true)
         .size_limit(1 << 20)
         .build()
+}
+
+/// A barcode condition matches the whole barcode text.
+pub fn barcode_pattern(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
+}
+
+fn compile(what: &str, pattern: &str) -> Result<regex::Regex> {
+    build_regex(pattern)
         .with_context(|| format!("{what}: {pattern:?} is not a valid regular expression"))
 }
 
@@ -199,7 +210,7 @@ impl RuleSet {
             let barcode = r
                 .barcode
                 .as_deref()
-                .map(|p| compile(&what, &format!("^(?:{p})$")))
+                .map(|p| compile(&what, &barcode_pattern(p)))
                 .transpose()?;
             let extract = r
                 .extract

@@ -66,8 +66,8 @@ impl ZoneText {
         let mut last_text: Option<&str> = None;
         for w in &self.words {
             // tokens split from one OCR word share its text: write it once
-            let same_word = last_line == Some((w.page, w.line))
-                && last_text.is_some_and(|t| std::ptr::eq(t, w.text.as_str()) || t == w.text);
+            let same_word =
+                last_line == Some((w.page, w.line)) && last_text == Some(w.text.as_str());
             if !same_word {
                 if last_line.is_some() {
                     s.push(if last_line == Some((w.page, w.line)) {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod coversheet;
+pub mod deliver;
 pub mod fsutil;
 pub mod ingest;
 pub mod lab;

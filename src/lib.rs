@@ -10,6 +10,7 @@
 
 pub mod barcode;
 pub mod cleanup;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -26,7 +27,9 @@ pub mod patch;
 pub mod pipeline;
 pub mod report;
 pub mod routing;
+pub mod run;
 pub mod separation;
+pub mod verify;
 
 /// Version string written into every output file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

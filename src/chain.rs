@@ -39,13 +39,12 @@ pub fn build(run_id: &str, records: &[(String, String)]) -> Vec<ChainLink> {
         .iter()
         .map(|(document, record_sha256)| {
             let hash = link(&previous, document, record_sha256);
-            let l = ChainLink {
+            ChainLink {
                 document: document.clone(),
                 record_sha256: record_sha256.clone(),
                 previous: std::mem::replace(&mut previous, hash.clone()),
                 hash,
-            };
-            l
+            }
         })
         .collect()
 }

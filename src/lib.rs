@@ -9,8 +9,8 @@
 //! accuracy evaluation.
 
 pub mod barcode;
-pub mod cleanup;
 pub mod chain;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;

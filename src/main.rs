@@ -5,11 +5,11 @@ use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
 use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs, VerifyArgs};
-use mailroom::fsutil::sha256_hex;
-use mailroom::run::{OutputConflict, RunOptions};
 use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
+use mailroom::fsutil::sha256_hex;
 use mailroom::pipeline::{self, AccountingError, RunRequest};
 use mailroom::report::TerminalObserver;
+use mailroom::run::{OutputConflict, RunOptions};
 
 fn main() -> ProcessExit {
     ensure_single_threaded_tesseract();
@@ -52,7 +52,12 @@ fn run(args: RunArgs) -> ExitCode {
             .and_then(|text| Ok((Profile::load(p)?, text)))
         {
             Ok(pt) => pt,
-            Err(e) => return fail(ExitCode::Usage, &e.context(format!("profile {}", p.display()))),
+            Err(e) => {
+                return fail(
+                    ExitCode::Usage,
+                    &e.context(format!("profile {}", p.display())),
+                )
+            }
         },
         None => (Profile::default(), DEFAULT_PROFILE_TOML.as_bytes().to_vec()),
     };

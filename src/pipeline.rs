@@ -25,8 +25,8 @@ use crate::ingest::{self, Candidate, Format, Limits, SourceFile};
 use crate::leptonica::Pix;
 use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
-use crate::package::transfer::{Capture, NoteInput, TransferNote};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
+use crate::package::transfer::{Capture, NoteInput, TransferNote};
 use crate::package::{
     encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, RemovalReason, RemovedPage,
     SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,

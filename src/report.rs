@@ -400,7 +400,11 @@ impl RunReport {
             }
             for (id, o) in &d.outcomes {
                 if let crate::deliver::engine::Outcome::Rejected { reason } = o {
-                    let _ = writeln!(s, "  REJECTED     {id}: {reason} -> {}/quarantine", self.out);
+                    let _ = writeln!(
+                        s,
+                        "  REJECTED     {id}: {reason} -> {}/quarantine",
+                        self.out
+                    );
                 }
             }
             if d.pending > 0 {

@@ -70,8 +70,17 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
     // an absolute folder target, so receipts name the same place from any directory
-    let target = opts.profile.delivery.build(Path::new(&absolute(&opts.out)))?;
-    let plan = plan(&opts.out, &batch, &fingerprint, opts.force, &target.describe())?;
+    let target = opts
+        .profile
+        .delivery
+        .build(Path::new(&absolute(&opts.out)))?;
+    let plan = plan(
+        &opts.out,
+        &batch,
+        &fingerprint,
+        opts.force,
+        &target.describe(),
+    )?;
     let mut report = match plan {
         Plan::Package => {
             clean(&opts.out, &opts.profile)?;
@@ -234,7 +243,8 @@ fn clean(out: &Path, profile: &Profile) -> Result<()> {
     }
     for d in dirs {
         if d.is_dir() {
-            std::fs::remove_dir_all(&d).with_context(|| format!("cannot remove {}", d.display()))?;
+            std::fs::remove_dir_all(&d)
+                .with_context(|| format!("cannot remove {}", d.display()))?;
         }
     }
     let r = out.join(REPORT_FILE);
@@ -247,7 +257,8 @@ fn clean(out: &Path, profile: &Profile) -> Result<()> {
 fn read_report(out: &Path) -> Result<RunReport> {
     let path = out.join(REPORT_FILE);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run report", path.display()))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a run report", path.display()))
 }
 
 /// The documents with a PDF, read back from the output folder, in document order.
@@ -263,7 +274,8 @@ fn items(out: &Path, report: &RunReport, profile: &Profile) -> Result<Vec<Item>>
     for d in &report.documents {
         let Some(pdf) = &d.pdf else { continue };
         let json = out.join(&d.json);
-        let bytes = std::fs::read(&json).with_context(|| format!("cannot read {}", json.display()))?;
+        let bytes =
+            std::fs::read(&json).with_context(|| format!("cannot read {}", json.display()))?;
         let record: DocumentRecord = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a document record", json.display()))?;
         let destination = match record.routing.as_ref().map(|r| &r.target) {
@@ -272,7 +284,10 @@ fn items(out: &Path, report: &RunReport, profile: &Profile) -> Result<Vec<Item>>
             Some(Route::Unopened) => Destination::Unopened,
             Some(Route::Unit { unit }) => Destination::Unit {
                 code: unit.clone(),
-                name: unit_names.get(unit.as_str()).unwrap_or(&unit.as_str()).to_string(),
+                name: unit_names
+                    .get(unit.as_str())
+                    .unwrap_or(&unit.as_str())
+                    .to_string(),
                 dms: record.routing.as_ref().and_then(|r| r.dms.clone()),
             },
         };
@@ -328,7 +343,11 @@ fn fields(record: &DocumentRecord, dest: &Destination, received: &str) -> BTreeM
     }
     put(
         "pdf_sha256",
-        record.pdf.as_ref().map(|p| p.sha256.clone()).unwrap_or_default(),
+        record
+            .pdf
+            .as_ref()
+            .map(|p| p.sha256.clone())
+            .unwrap_or_default(),
     );
     f
 }
@@ -356,7 +375,9 @@ fn new_run_id() -> String {
 fn listing_fingerprint(listing: &crate::ingest::Listing) -> String {
     let mut text = String::new();
     for c in &listing.candidates {
-        let size = std::fs::symlink_metadata(&c.path).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::symlink_metadata(&c.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         text.push_str(&format!("{}\t{size}\n", c.rel));
     }
     sha256_hex(text.as_bytes())

@@ -109,7 +109,11 @@ pub fn verify(out: &Path) -> Result<Verification> {
             find(
                 REPORT_FILE,
                 Problem::Chain,
-                format!("link {} ({}) does not follow from the links before it", i + 1, l.document),
+                format!(
+                    "link {} ({}) does not follow from the links before it",
+                    i + 1,
+                    l.document
+                ),
             );
             break;
         }
@@ -126,7 +130,10 @@ pub fn verify(out: &Path) -> Result<Verification> {
         Some(h) => find(
             REPORT_FILE,
             Problem::Chain,
-            format!("chain head {} differs from the head {h} the journal recorded at packaging", v.chain_head),
+            format!(
+                "chain head {} differs from the head {h} the journal recorded at packaging",
+                v.chain_head
+            ),
         ),
         None => find(
             journal::JOURNAL_FILE,
@@ -162,7 +169,11 @@ pub fn verify(out: &Path) -> Result<Verification> {
         let record_hash = match sha256_file(&json_path) {
             Ok(h) => h,
             Err(_) => {
-                find(&json_rel, Problem::Missing, "document record not found".into());
+                find(
+                    &json_rel,
+                    Problem::Missing,
+                    "document record not found".into(),
+                );
                 continue;
             }
         };
@@ -179,7 +190,11 @@ pub fn verify(out: &Path) -> Result<Verification> {
         {
             Some(r) => r,
             None => {
-                find(&json_rel, Problem::Changed, "not a readable document record".into());
+                find(
+                    &json_rel,
+                    Problem::Changed,
+                    "not a readable document record".into(),
+                );
                 continue;
             }
         };
@@ -187,12 +202,20 @@ pub fn verify(out: &Path) -> Result<Verification> {
             let rel = Path::new(DOCUMENTS_DIR).join(&file.file);
             let rel = normalise(&rel);
             v.files_checked += 1;
-            match (sha256_file(&out.join(&rel)), std::fs::metadata(out.join(&rel))) {
+            match (
+                sha256_file(&out.join(&rel)),
+                std::fs::metadata(out.join(&rel)),
+            ) {
                 (Ok(h), Ok(m)) if h == file.sha256 && m.len() == file.bytes => {}
                 (Ok(h), Ok(m)) => find(
                     &rel,
                     Problem::Changed,
-                    format!("sha256 {h} ({} bytes), recorded {} ({} bytes)", m.len(), file.sha256, file.bytes),
+                    format!(
+                        "sha256 {h} ({} bytes), recorded {} ({} bytes)",
+                        m.len(),
+                        file.sha256,
+                        file.bytes
+                    ),
                 ),
                 _ => find(&rel, Problem::Missing, "file not found".into()),
             }
@@ -214,7 +237,10 @@ pub fn verify(out: &Path) -> Result<Verification> {
                 Ok(h) => find(
                     &copy.display().to_string(),
                     Problem::Changed,
-                    format!("delivered copy has sha256 {h}, the document {}", want.unwrap_or("-")),
+                    format!(
+                        "delivered copy has sha256 {h}, the document {}",
+                        want.unwrap_or("-")
+                    ),
                 ),
                 Err(_) => find(
                     &copy.display().to_string(),

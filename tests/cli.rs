@@ -214,15 +214,25 @@ fn clean_batch_exits_zero_and_json_goes_to_stdout() {
     let again = run_batch(batch.path(), out.path(), &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
-        again.stdout.contains("pages in = delivered + evidence + quarantined"),
+        again
+            .stdout
+            .contains("pages in = delivered + evidence + quarantined"),
         "{}",
         again.stdout
     );
-    assert!(again.stdout.contains("by an earlier run"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("by an earlier run"),
+        "{}",
+        again.stdout
+    );
     // --force would deliver the documents a second time: refused
     let forced = run_batch(batch.path(), out.path(), &["--force".as_ref()]);
     assert_eq!(forced.code, 2, "{}", forced.stderr);
-    assert!(forced.stderr.contains("already delivered"), "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("already delivered"),
+        "{}",
+        forced.stderr
+    );
     // a folder that holds something else is refused unless --force
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("notes.txt"), "mine").unwrap();

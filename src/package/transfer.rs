@@ -125,18 +125,20 @@ impl TransferNote {
                 removed: None,
             })
             .collect();
-        pages.extend(input.removed.iter().map(|r| NotePage {
-            number: r.page.number,
-            source_file: r.page.source_file.clone(),
-            frame: r.page.frame,
-            source_sha256: source_hash(&r.page.source_file),
-            page_sha256: r.page.sha256.clone(),
-            removed: Some(
-                serde_json::to_value(r.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-            ),
+        pages.extend(input.removed.iter().map(|r| {
+            NotePage {
+                number: r.page.number,
+                source_file: r.page.source_file.clone(),
+                frame: r.page.frame,
+                source_sha256: source_hash(&r.page.source_file),
+                page_sha256: r.page.sha256.clone(),
+                removed: Some(
+                    serde_json::to_value(r.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                ),
+            }
         }));
         TransferNote {
             document_id: input.document_id.to_string(),
@@ -324,7 +326,11 @@ fn checks(input: &NoteInput) -> Vec<Check> {
         })
         .collect();
     out.push(if others.is_empty() {
-        check("separation", CheckResult::Passed, "no separation flag".into())
+        check(
+            "separation",
+            CheckResult::Passed,
+            "no separation flag".into(),
+        )
     } else {
         check("separation", CheckResult::Attention, others.join("; "))
     });

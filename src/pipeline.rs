@@ -64,6 +64,8 @@ pub trait Observer: Sync {
     fn page_done(&self);
     /// An input was quarantined.
     fn quarantined(&self, item: &Quarantined);
+    /// Delivery of this many documents begins.
+    fn delivery_started(&self, _documents: usize) {}
     /// A document's delivery ended (delivered, held, rejected or left pending).
     fn delivered(&self, _document: &str, _outcome: &crate::deliver::engine::Outcome) {}
 }

@@ -518,7 +518,11 @@ impl Stages<'_> {
         let t = Instant::now();
         let meta = PdfMeta {
             title: &id,
-            created: &self.created.pdf_date(),
+            created: self.created,
+            document_id: &id,
+            unit: None,
+            profile: &self.req.profile.name,
+            attachments: &[],
         };
         let no_text = PageText::default();
         let pdf_of = |pages: &[&DocPage]| -> Result<Option<Vec<u8>>> {

@@ -492,7 +492,7 @@ def check_fonts_and_text(pdf, rep, counts):
         xobjects = res.get("/XObject", Dictionary())
         for name in font_res.keys():
             font_info(font_res[name])
-        for gs_name, gs in res.get("/ExtGState", Dictionary()).items():
+        for _, gs in res.get("/ExtGState", Dictionary()).items():
             check_extgstate(gs, rep)
         stack = []
         current = None
@@ -524,6 +524,11 @@ def check_fonts_and_text(pdf, rep, counts):
                         current.check_code(b[i] << 8 | b[i + 1])
                         counts["glyphs"] += 1
                 counts["text_runs"] += 1
+            elif op in ("k", "K"):
+                rep.fail("6.2.4.3 device colour spaces", "DeviceCMYK colour with an RGB output intent")
+            elif op in ("cs", "CS"):
+                rep.check(str(operands[0]) in ("/DeviceGray", "/DeviceRGB"), "6.2.4.3 device colour spaces",
+                          f"colour space {operands[0]} (this checker knows DeviceGray and DeviceRGB only)")
             elif op == "Do":
                 xo = xobjects.get(str(operands[0]))
                 if xo is not None and xo.get("/Subtype") == Name.Form:

@@ -63,7 +63,7 @@ fn build_font() -> Vec<u8> {
         (*b"name", name()),
         (*b"post", post()),
     ];
-    tables.sort_by(|a, b| a.0.cmp(&b.0));
+    tables.sort_by_key(|t| t.0);
 
     let num_tables = tables.len() as u16;
     let entry_selector = 15 - num_tables.leading_zeros() as u16; // floor(log2)

@@ -15,6 +15,7 @@ Usage: /usr/bin/python3 scripts/check_pdfa.py [--expect-attachment NAME]... FILE
 
 import argparse
 import datetime as dt
+import decimal
 import io
 import re
 import sys
@@ -245,6 +246,9 @@ def check_limits_and_actions(pdf, rep, counts):
         elif isinstance(o, int) and not isinstance(o, bool):
             if abs(o) > MAX_INT:
                 rep.fail("6.1.13 implementation limits", f"integer {o} out of range")
+        elif isinstance(o, (float, decimal.Decimal)):
+            if abs(o) > 3.403e38 or (o != 0 and abs(o) < 1.175e-38):
+                rep.fail("6.1.13 implementation limits", f"real {o} out of range")
         counts["objects"] += 1
 
     seen = set()
@@ -267,7 +271,7 @@ def check_streams(pdf, rep, counts):
             check_image(obj, rep)
         if obj.get("/Subtype") == Name.Form and "/Group" in obj:
             group = obj.Group
-            rep.check(group.get("/S") != Name("/Transparency"), "6.4 transparency",
+            rep.check(group.get("/S") != Name("/Transparency"), "6.2.10 transparency",
                       f"form XObject {obj.objgen[0]} has a transparency group")
         if obj.get("/Type") == Name("/EmbeddedFile"):
             counts["embedded_streams"] += 1
@@ -280,8 +284,11 @@ def check_image(img, rep):
     rep.check(img.get("/Interpolate") is not True, "6.2.8 images", f"image {num}: /Interpolate true")
     for key in ("/Alternates", "/OPI"):
         rep.check(key not in img, "6.2.8 images", f"image {num} has {key}")
-    rep.check("/SMask" not in img and "/SMaskInData" not in img, "6.4 transparency",
+    rep.check("/SMask" not in img and "/SMaskInData" not in img, "6.2.10 transparency",
               f"image {num} has a soft mask")
+    bpc = img.get("/BitsPerComponent")
+    rep.check(bpc is None or int(bpc) in (1, 2, 4, 8, 16), "6.2.8 images",
+              f"image {num}: BitsPerComponent {bpc}")
     cs = img.get("/ColorSpace")
     if img.get("/ImageMask") is True:
         return
@@ -538,7 +545,7 @@ def check_fonts_and_text(pdf, rep, counts):
         counts["pages"] += 1
         p = page.obj
         rep.check("/Group" not in p or p.Group.get("/S") != Name("/Transparency"),
-                  "6.4 transparency", "a page has a transparency group")
+                  "6.2.10 transparency", "a page has a transparency group")
         rep.check("/MediaBox" in p or "/MediaBox" in p.get("/Parent", Dictionary()),
                   "6.1.13 implementation limits", "a page without MediaBox")
         box = [float(x) for x in page.mediabox]
@@ -555,12 +562,14 @@ def check_fonts_and_text(pdf, rep, counts):
 
 def check_extgstate(gs, rep):
     smask = gs.get("/SMask")
-    rep.check(smask is None or smask == Name("/None"), "6.4 transparency", "ExtGState with a soft mask")
+    rep.check(smask is None or smask == Name("/None"), "6.2.10 transparency", "ExtGState with a soft mask")
     for key in ("/CA", "/ca"):
-        rep.check(float(gs.get(key, 1.0)) == 1.0, "6.4 transparency", f"ExtGState {key} below 1")
+        rep.check(float(gs.get(key, 1.0)) == 1.0, "6.2.10 transparency", f"ExtGState {key} below 1")
     rep.check(gs.get("/BM", Name("/Normal")) in (Name("/Normal"), Name("/Compatible")),
-              "6.4 transparency", "ExtGState blend mode other than Normal")
+              "6.2.10 transparency", "ExtGState blend mode other than Normal")
     rep.check("/TR" not in gs and "/HTP" not in gs, "6.2.5 graphics state", "ExtGState with TR or HTP")
+    rep.check(gs.get("/TR2", Name("/Default")) == Name("/Default"), "6.2.5 graphics state",
+              "ExtGState with a TR2 other than Default")
 
 
 # ---------------------------------------------------------------------------------------
@@ -759,7 +768,8 @@ def check_attachments(pdf, rep, expected):
         if not rep.check(isinstance(ef, Stream), "6.8 embedded files", f"{label}: no /EF /F stream"):
             continue
         mime = ef.get("/Subtype")
-        rep.check(mime is not None and "/" in str(mime)[1:], "6.8 embedded files",
+        rep.check(mime is not None and re.fullmatch(r"[-\w+.]+/[-\w+.]+", str(mime)[1:]) is not None,
+                  "6.8 embedded files",
                   f"{label}: embedded file has no MIME type /Subtype ({mime})")
         params = ef.get("/Params", Dictionary())
         rep.check("/ModDate" in params and parse_pdf_date(str(params.ModDate)) is not None,

@@ -83,6 +83,10 @@ STREAM_FILTERS = {"/FlateDecode", "/DCTDecode", "/CCITTFaxDecode"}
 ACTION_KEYS = {"/AA", "/OpenAction", "/JS", "/JavaScript", "/A", "/Next"}
 RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
 MAX_INT = 2**31 - 1
+# The content stream operators of ISO 32000-1, Annex A (6.2.2: no others, not even in BX/EX)
+OPERATORS = set("""b B b* B* BDC BI BMC BT BX c cm CS cs d d0 d1 Do DP EI EMC ET EX f F f* G g gs
+h i ID j J K k l m M MP n q Q re RG rg ri s S SC sc SCN scn sh T* Tc Td TD Tf Tj TJ TL Tm Tr
+Ts Tw Tz v w W W* y ' \"""".split())
 
 
 class Report:
@@ -258,7 +262,7 @@ def check_limits_and_actions(pdf, rep, counts):
         rep.fail("6.5 actions and JavaScript", "document-level JavaScript name tree")
 
 
-def check_streams(pdf, rep, counts):
+def check_streams(pdf, rep, counts, oi_space):
     for obj in pdf.objects:
         if not isinstance(obj, Stream):
             continue
@@ -268,7 +272,7 @@ def check_streams(pdf, rep, counts):
                   f"object {obj.objgen[0]} uses {', '.join(bad)} (allowed: Flate, DCT, CCITTFax)")
         if obj.get("/Subtype") == Name.Image:
             counts["images"] += 1
-            check_image(obj, rep)
+            check_image(obj, rep, oi_space)
         if obj.get("/Subtype") == Name.Form and "/Group" in obj:
             group = obj.Group
             rep.check(group.get("/S") != Name("/Transparency"), "6.2.10 transparency",
@@ -277,7 +281,7 @@ def check_streams(pdf, rep, counts):
             counts["embedded_streams"] += 1
 
 
-def check_image(img, rep):
+def check_image(img, rep, oi_space):
     num = img.objgen[0]
     rep.check(set(filters_of(img)) <= STREAM_FILTERS, "6.2.8 images",
               f"image {num} has filter {filters_of(img)}")
@@ -292,8 +296,13 @@ def check_image(img, rep):
     cs = img.get("/ColorSpace")
     if img.get("/ImageMask") is True:
         return
-    rep.check(name_of(cs) in ("/DeviceGray", "/DeviceRGB"), "6.2.4.3 device colour spaces",
-              f"image {num}: colour space {cs} (mailroom writes DeviceGray and DeviceRGB only)")
+    if not rep.check(name_of(cs) in ("/DeviceGray", "/DeviceRGB"), "6.2.4.3 device colour spaces",
+                     f"image {num}: colour space {cs} (mailroom writes DeviceGray and DeviceRGB only)"):
+        return
+    rep.check(oi_space is not None, "6.2.4.3 device colour spaces",
+              f"image {num}: {cs} without a PDF/A output intent")
+    rep.check(cs != Name.DeviceRGB or oi_space == b"RGB ", "6.2.4.3 device colour spaces",
+              f"image {num}: DeviceRGB without an RGB output intent")
 
 
 # ---------------------------------------------------------------------------------------
@@ -506,6 +515,10 @@ def check_fonts_and_text(pdf, rep, counts):
         nesting = 0
         for operands, op in pikepdf.parse_content_stream(content_owner):
             op = str(op)
+            if op == "INLINE IMAGE":
+                rep.fail("6.1.10 inline images", "an inline image (mailroom writes none; not checked here)")
+                continue
+            rep.check(op in OPERATORS, "6.2.2 content streams", f"operator {op!r} is not in ISO 32000-1")
             if op == "q":
                 stack.append(current)
                 nesting += 1
@@ -811,9 +824,9 @@ def check_file(path, expected_attachments):
                   "6.1.3 file trailer", "no trailer /ID of two strings")
         rep.check(pdf.pdf_version <= "1.7", "6.1.2 file header", f"PDF version {pdf.pdf_version}")
         check_objects_framing(data, offsets, pdf, rep)
-        check_streams(pdf, rep, counts)
+        icc = check_output_intent(pdf, rep)
+        check_streams(pdf, rep, counts, icc[16:20] if icc else None)
         check_limits_and_actions(pdf, rep, counts)
-        check_output_intent(pdf, rep)
         check_fonts_and_text(pdf, rep, counts)
         found = check_attachments(pdf, rep, expected_attachments)
         rep.check(len(found) == counts["embedded_streams"], "6.8 embedded files",

@@ -178,7 +178,8 @@ pub fn write_pdf(pages: &[PdfPage], meta: &PdfMeta, font: &GlyphlessFont) -> Res
     let tool = format!("mailroom {}", crate::VERSION);
     let date = Object::string_literal(meta.created.pdf_date());
     let info_id = doc.add_object(dictionary! {
-        "Title" => text_string(meta.title),
+        // the title as the XMP carries it: without characters XML cannot hold
+        "Title" => text_string(&xml_chars(meta.title)),
         "Creator" => text_string(&tool),
         "Producer" => text_string(&tool),
         "CreationDate" => date.clone(),
@@ -398,19 +399,27 @@ fn xmp_packet(meta: &PdfMeta, part: u8) -> String {
     lines.join("\n")
 }
 
+/// The text without the characters XML 1.0 does not allow (controls other than tab, line
+/// feed and carriage return; U+FFFE, U+FFFF).
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            ((c as u32) >= 0x20 || "\t\n\r".contains(c)) && c != '\u{FFFE}' && c != '\u{FFFF}'
+        })
+        .collect()
+}
+
 /// Text for XML character data and attribute values: the five special characters
 /// escaped, characters XML 1.0 does not allow left out.
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in xml_chars(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
         }
     }
@@ -748,6 +757,7 @@ mod tests {
             xml_escape("<a & \"b\" 'c'>\u{1}ß"),
             "&lt;a &amp; &quot;b&quot; &apos;c&apos;&gt;ß"
         );
+        assert_eq!(xml_chars("a\u{0}\tb\u{FFFF}"), "a\tb");
     }
 
     #[test]

@@ -629,6 +629,30 @@ fn the_checker_rejects_what_pdf_a_forbids() {
             }),
         ),
         (
+            "6.2.10 transparency",
+            Box::new(|d| {
+                let id = find_dict(d, b"Subtype", b"Image");
+                let s = d.get_object_mut(id).unwrap().as_stream_mut().unwrap();
+                s.dict.set("SMask", id);
+            }),
+        ),
+        (
+            "6.2.11.4.1 embedded fonts",
+            Box::new(|d| {
+                let id = find_dict(d, b"Type", b"FontDescriptor");
+                d.get_dictionary_mut(id).unwrap().remove(b"FontFile2");
+            }),
+        ),
+        (
+            "6.6.3 Info and XMP: Info /ModDate",
+            Box::new(|d| {
+                let info = d.trailer.get(b"Info").unwrap().as_reference().unwrap();
+                d.get_dictionary_mut(info)
+                    .unwrap()
+                    .set("ModDate", Object::string_literal("D:20200101000000Z"));
+            }),
+        ),
+        (
             "6.2.3 output intent",
             Box::new(move |d| {
                 let c = catalog(d);

@@ -547,7 +547,11 @@ impl Stages<'_> {
         let t = Instant::now();
         let meta = PdfMeta {
             title: &id,
-            created: &self.created.pdf_date(),
+            created: self.created,
+            document_id: &id,
+            unit: None,
+            profile: &self.req.profile.name,
+            attachments: &[],
         };
         let no_text = PageText::default();
         let pdf_of = |pages: &[&DocPage], _note: &[u8]| -> Result<Option<Vec<u8>>> {

@@ -547,20 +547,18 @@ impl Stages<'_> {
             .is_none_or(|r| r.target != Target::Unopened);
         let t = Instant::now();
         let unit = match routing.as_ref().map(|r| &r.target) {
-            Some(Target::Unit { unit }) => Some(
-                self.routing
-                    .and_then(|set| set.unit(unit))
-                    .map_or_else(
-                        || unit.clone(),
-                        |u| {
-                            if u.name.contains(&u.code) {
-                                u.name.clone()
-                            } else {
-                                format!("{} {}", u.code, u.name)
-                            }
-                        },
-                    ),
-            ),
+            Some(Target::Unit { unit }) => {
+                Some(self.routing.and_then(|set| set.unit(unit)).map_or_else(
+                    || unit.clone(),
+                    |u| {
+                        if u.name.contains(&u.code) {
+                            u.name.clone()
+                        } else {
+                            format!("{} {}", u.code, u.name)
+                        }
+                    },
+                ))
+            }
             _ => None,
         };
         let no_text = PageText::default();

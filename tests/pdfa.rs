@@ -147,7 +147,7 @@ fn page_words(list: &Value) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn every_demo_pdf_is_pdf_a_2u_for_qpdf_poppler_and_the_checker() {
+fn every_demo_pdf_is_pdf_a_3u_with_its_transfer_note_for_qpdf_poppler_and_the_checker() {
     let out = tempfile::tempdir().unwrap();
     let r = run_batch(
         root().join("samples/demo"),
@@ -222,7 +222,12 @@ fn every_demo_pdf_is_pdf_a_2u_for_qpdf_poppler_and_the_checker() {
         assert!(all_text.contains(needle), "{needle} not extracted");
     }
 
-    let pdfs: Vec<&OsStr> = expected.iter().map(|e| e.pdf.as_os_str()).collect();
+    // every PDF carries the transfer note: PDF/A-3u
+    let mut pdfs: Vec<&OsStr> = vec![
+        "--expect-attachment".as_ref(),
+        "transfervermerk.xml".as_ref(),
+    ];
+    pdfs.extend(expected.iter().map(|e| e.pdf.as_os_str()));
     let check = check_pdfa(&pdfs);
     let text = both(&check);
     assert!(check.status.success(), "check_pdfa.py:\n{text}");
@@ -231,8 +236,11 @@ fn every_demo_pdf_is_pdf_a_2u_for_qpdf_poppler_and_the_checker() {
         expected.len(),
         "{text}"
     );
-    assert!(text.contains("PDF/A-2u"), "{text}");
-    assert!(!text.contains("PDF/A-3u"), "no attachments, no PDF/A-3");
+    assert!(text.contains("PDF/A-3u"), "{text}");
+    assert!(
+        !text.contains("PDF/A-2u"),
+        "the transfer note makes every PDF PDF/A-3"
+    );
 }
 
 /// A two-page document written through the library: a gray JPEG page and a bilevel G4

@@ -768,64 +768,66 @@ impl Server {
         self.config.folder_type.name == name_or_id || self.config.folder_type.id == name_or_id
     }
 
-    /// Refuses index fields documents cannot have (with `--fields`).
-    fn check_fields<'a>(&self, names: impl Iterator<Item = &'a String>) -> Answer {
+    /// Files a checked document: its index fields must be known (with `--fields`), its
+    /// content a PDF, its parent an existing folder. Stored (synced) before this returns.
+    fn file(&self, doc: NewDocument, api: &str) -> std::result::Result<StoredObject, Reply> {
         if let Some(known) = &self.config.fields {
-            for n in names {
-                if !known.contains(n) {
-                    return Err(fail(422, format!("unknown index field {n}")));
-                }
+            if let Some(n) = doc.fields.keys().find(|n| !known.contains(n)) {
+                return Err(fail(422, format!("unknown index field {n}")));
             }
         }
-        Ok(Reply::text(200, ""))
-    }
-
-    /// The parent folder of a new document, by id.
-    fn parent(
-        &self,
-        store: &Store,
-        id: Option<&str>,
-        object_type: &str,
-    ) -> std::result::Result<(String, String), Reply> {
-        let id = id.ok_or_else(|| {
+        if let Some(c) = &doc.content {
+            check_pdf(c.data, &c.mime)?;
+        }
+        let mut store = self.store.lock().expect("store");
+        let parent_id = doc.parent.ok_or_else(|| {
             fail(
                 422,
-                format!("documents of type {object_type} need a parent (a folder or register)"),
+                format!(
+                    "documents of type {} need a parent (a folder or register)",
+                    doc.object_type.name
+                ),
             )
         })?;
         let folder = store
-            .folder(id)
-            .ok_or_else(|| fail(422, format!("parent {id} not found")))?;
-        let key = folder
-            .fields
-            .get(&self.config.folder_field)
-            .map(value_text)
-            .unwrap_or_default();
-        Ok((folder.id.clone(), key))
+            .folder(&parent_id)
+            .ok_or_else(|| fail(422, format!("parent {parent_id} not found")))?;
+        let parent_key = folder.fields.get(&self.config.folder_field).map(value_text);
+        let stored = StoredObject {
+            id: String::new(),
+            object_type: doc.object_type.name,
+            object_type_id: doc.object_type.id,
+            parent: Some(parent_id),
+            parent_key,
+            fields: doc.fields,
+            api: Some(api.to_string()),
+            file_name: doc.content.as_ref().and_then(|c| c.file_name.clone()),
+            mime_type: doc.content.as_ref().map(|c| c.mime.clone()),
+            sha256: doc.content.as_ref().map(|c| sha256_hex(c.data)),
+            size: doc.content.as_ref().map(|c| c.data.len() as u64),
+            created: Utc::now().rfc3339(),
+        };
+        store
+            .insert(stored, doc.content.as_ref().map(|c| c.data))
+            .map_err(|e| fail(500, format!("cannot store the document: {e:#}")))
     }
 
     // -- DMS service --------------------------------------------------------------------
 
+    /// `POST /api/dms/objects`: a part `data` (application/json) with one object, its
+    /// content in the part named after `contentStreams[0].cid` with that `Content-ID`.
     fn dms_insert(&self, content_type: Option<&str>, body: &[u8]) -> Answer {
         let parts = multipart(content_type, body)?;
-        let data = parts
-            .iter()
-            .find(|p| p.name == "data")
-            .ok_or_else(|| fail(400, "missing part `data` (the object's JSON)"))?;
-        if parts.iter().filter(|p| p.name == "data").count() > 1 {
-            return Err(fail(400, "part `data` is given twice"));
-        }
+        let data = only_part(&parts, "data")?;
         let json_typed = data
             .content_type
             .as_deref()
             .is_some_and(|t| media_type(t) == "application/json");
         if !json_typed {
+            let given = data.content_type.as_deref().unwrap_or("untyped");
             return Err(fail(
                 415,
-                format!(
-                    "part `data` must be application/json, not {}",
-                    data.content_type.as_deref().unwrap_or("untyped")
-                ),
+                format!("part `data` must be application/json, not {given}"),
             ));
         }
         let v: Value = serde_json::from_slice(&data.data)
@@ -835,31 +837,25 @@ impl Server {
             .and_then(Value::as_array)
             .ok_or_else(|| fail(400, "`data` must be {\"objects\":[...]}"))?;
         let [object] = objects.as_slice() else {
+            let n = objects.len();
             return Err(fail(
                 400,
-                format!(
-                    "`data.objects` must hold one object (this test server files one per request), not {}",
-                    objects.len()
-                ),
+                format!("`data.objects` holds {n} objects; this test server files one per request"),
             ));
         };
         let props = object
             .get("properties")
             .and_then(Value::as_object)
             .ok_or_else(|| fail(400, "objects[0].properties must be an object"))?;
-        let mut values = BTreeMap::new();
-        for (name, p) in props {
-            let value = p
-                .as_object()
-                .and_then(|o| o.get("value"))
-                .filter(|v| !v.is_object())
-                .ok_or_else(|| fail(400, format!("property {name} must be {{\"value\": ...}}")))?;
-            values.insert(name.clone(), value.clone());
-        }
-        let type_name = values
-            .get("system:objectTypeId")
-            .map(value_text)
+        let mut fields = values(props, "property")?;
+        let type_name = fields
+            .remove("system:objectTypeId")
+            .map(|v| value_text(&v))
             .ok_or_else(|| fail(400, "missing property system:objectTypeId"))?;
+        let parent = fields.remove("system:parentId").map(|v| value_text(&v));
+        if let Some(n) = fields.keys().find(|n| n.starts_with("system:")) {
+            return Err(fail(422, format!("system property {n} cannot be set")));
+        }
         if self.is_folder_type(&type_name) {
             return Err(fail(
                 422,
@@ -870,110 +866,16 @@ impl Server {
             .doc_type(&type_name)
             .ok_or_else(|| fail(422, format!("unknown object type {type_name}")))?
             .clone();
-        let parent_id = values.get("system:parentId").map(value_text);
-        let mut fields = BTreeMap::new();
-        for (name, v) in values {
-            match name.as_str() {
-                "system:objectTypeId" | "system:parentId" => {}
-                n if n.starts_with("system:") => {
-                    return Err(fail(422, format!("system property {n} cannot be set")))
-                }
-                _ => {
-                    fields.insert(name, v);
-                }
-            }
-        }
-        self.check_fields(fields.keys())?;
-
-        // the content: one stream, in the part named after its cid, with a Content-ID
-        let streams = match object.get("contentStreams") {
-            None => Vec::new(),
-            Some(s) => s
-                .as_array()
-                .ok_or_else(|| fail(400, "objects[0].contentStreams must be a list"))?
-                .clone(),
-        };
-        let mut content = None;
-        let mut used = vec!["data".to_string()];
-        match streams.as_slice() {
-            [] => {}
-            [s] => {
-                let cid = s
-                    .get("cid")
-                    .and_then(Value::as_str)
-                    .filter(|c| !c.is_empty())
-                    .ok_or_else(|| fail(400, "contentStreams[0].cid is missing"))?;
-                let part = parts.iter().find(|p| p.name == cid).ok_or_else(|| {
-                    fail(
-                        400,
-                        format!("no part named {cid:?}: the content part must be named after contentStreams[0].cid"),
-                    )
-                })?;
-                let content_id = part
-                    .content_id
-                    .as_deref()
-                    .ok_or_else(|| fail(400, format!("part {cid:?} has no Content-ID header")))?;
-                let content_id = content_id
-                    .trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>');
-                if content_id != cid {
-                    return Err(fail(
-                        400,
-                        format!("part {cid:?} has Content-ID {content_id:?}, not the cid {cid:?}"),
-                    ));
-                }
-                let mime = s
-                    .get("mimeType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("application/pdf");
-                let file_name = s
-                    .get("fileName")
-                    .and_then(Value::as_str)
-                    .or(part.file_name.as_deref())
-                    .map(str::to_string);
-                content = Some((part, mime.to_string(), file_name));
-                used.push(cid.to_string());
-            }
-            more => {
-                return Err(fail(
-                    400,
-                    format!("{} content streams: this test server takes one", more.len()),
-                ))
-            }
-        }
-        if let Some(extra) = parts.iter().find(|p| !used.contains(&p.name)) {
-            return Err(fail(
-                400,
-                format!(
-                    "unexpected part {:?}: parts are `data` and one named after each contentStreams cid",
-                    extra.name
-                ),
-            ));
-        }
-        if let Some((part, mime, _)) = &content {
-            check_pdf(&part.data, mime)?;
-        }
-
-        let mut store = self.store.lock().expect("store");
-        let (parent, parent_key) = self.parent(&store, parent_id.as_deref(), &object_type.name)?;
-        let doc = StoredObject {
-            id: String::new(),
-            object_type: object_type.name.clone(),
-            object_type_id: object_type.id.clone(),
-            parent: Some(parent),
-            parent_key: Some(parent_key),
-            fields,
-            api: Some("dms".into()),
-            file_name: content.as_ref().and_then(|c| c.2.clone()),
-            mime_type: content.as_ref().map(|c| c.1.clone()),
-            sha256: content.as_ref().map(|c| sha256_hex(&c.0.data)),
-            size: content.as_ref().map(|c| c.0.data.len() as u64),
-            created: Utc::now().rfc3339(),
-        };
-        let doc = store
-            .insert(doc, content.as_ref().map(|c| c.0.data.as_slice()))
-            .map_err(|e| fail(500, format!("cannot store the document: {e:#}")))?;
+        let content = dms_content(object, &parts)?;
+        let doc = self.file(
+            NewDocument {
+                object_type,
+                parent,
+                fields,
+                content,
+            },
+            "dms",
+        )?;
         let mut props = dms_properties(&doc);
         props.insert(
             "system:objectTypeId".into(),
@@ -1062,6 +964,8 @@ impl Server {
 
     // -- OSRest -------------------------------------------------------------------------
 
+    /// `POST /osrest/api/documents/insert/{locationId}`: parts `data`
+    /// (`{"objectTypeId":"<id>","fields":{...}}`) and `file`; answers the new id.
     fn osrest_insert(
         &self,
         location: Option<&str>,
@@ -1075,15 +979,7 @@ impl Server {
                 format!("unexpected part {:?}: parts are `data` and `file`", p.name),
             ));
         }
-        for name in ["data", "file"] {
-            if parts.iter().filter(|p| p.name == name).count() > 1 {
-                return Err(fail(400, format!("part `{name}` is given twice")));
-            }
-        }
-        let data = parts
-            .iter()
-            .find(|p| p.name == "data")
-            .ok_or_else(|| fail(400, "missing part `data`"))?;
+        let data = only_part(&parts, "data")?;
         let v: Value = serde_json::from_slice(&data.data)
             .map_err(|e| fail(400, format!("part `data` is not JSON: {e}")))?;
         let type_id = v
@@ -1091,22 +987,14 @@ impl Server {
             .filter(|t| t.is_string() || t.is_number())
             .map(value_text)
             .ok_or_else(|| fail(400, "`data` must have objectTypeId"))?;
-        let given = match v.get("fields") {
-            None => Map::new(),
-            Some(f) => f
-                .as_object()
-                .cloned()
-                .ok_or_else(|| fail(400, "`data.fields` must be an object"))?,
+        let fields = match v.get("fields") {
+            None => BTreeMap::new(),
+            Some(f) => values(
+                f.as_object()
+                    .ok_or_else(|| fail(400, "`data.fields` must be an object"))?,
+                "field",
+            )?,
         };
-        let mut fields = BTreeMap::new();
-        for (name, f) in given {
-            let value = f
-                .as_object()
-                .and_then(|o| o.get("value"))
-                .filter(|v| !v.is_object())
-                .ok_or_else(|| fail(400, format!("field {name} must be {{\"value\": ...}}")))?;
-            fields.insert(name, value.clone());
-        }
         let object_type = self
             .config
             .types
@@ -1119,33 +1007,30 @@ impl Server {
                 )
             })?
             .clone();
-        self.check_fields(fields.keys())?;
-        let file = parts.iter().find(|p| p.name == "file");
-        let mime = file
-            .and_then(|f| f.content_type.clone())
-            .unwrap_or_else(|| "application/octet-stream".into());
-        if let Some(f) = file {
-            check_pdf(&f.data, &mime)?;
-        }
-        let mut store = self.store.lock().expect("store");
-        let (parent, parent_key) = self.parent(&store, location, &object_type.name)?;
-        let doc = StoredObject {
-            id: String::new(),
-            object_type: object_type.name.clone(),
-            object_type_id: object_type.id.clone(),
-            parent: Some(parent),
-            parent_key: Some(parent_key),
-            fields,
-            api: Some("osrest".into()),
-            file_name: file.and_then(|f| f.file_name.clone()),
-            mime_type: file.map(|_| mime.clone()),
-            sha256: file.map(|f| sha256_hex(&f.data)),
-            size: file.map(|f| f.data.len() as u64),
-            created: Utc::now().rfc3339(),
+        let content = match parts.iter().filter(|p| p.name == "file").count() {
+            0 => None,
+            1 => {
+                let file = only_part(&parts, "file")?;
+                Some(Content {
+                    data: &file.data,
+                    mime: file
+                        .content_type
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    file_name: file.file_name.clone(),
+                })
+            }
+            _ => return Err(fail(400, "part `file` is given twice")),
         };
-        let doc = store
-            .insert(doc, file.map(|f| f.data.as_slice()))
-            .map_err(|e| fail(500, format!("cannot store the document: {e:#}")))?;
+        let doc = self.file(
+            NewDocument {
+                object_type,
+                parent: location.map(str::to_string),
+                fields,
+                content,
+            },
+            "osrest",
+        )?;
         Ok(Reply::text(200, doc.id))
     }
 
@@ -1284,6 +1169,120 @@ impl Server {
             _ => fail(404, "not found"),
         }
     }
+}
+
+/// A document that passed the API's own checks, before it is filed.
+struct NewDocument<'a> {
+    object_type: ObjectType,
+    /// The parent's object id as the request names it.
+    parent: Option<String>,
+    fields: BTreeMap<String, Value>,
+    content: Option<Content<'a>>,
+}
+
+struct Content<'a> {
+    data: &'a [u8],
+    mime: String,
+    file_name: Option<String>,
+}
+
+/// The one part of this name.
+fn only_part<'a>(parts: &'a [FormPart], name: &str) -> std::result::Result<&'a FormPart, Reply> {
+    let mut it = parts.iter().filter(|p| p.name == name);
+    match (it.next(), it.next()) {
+        (Some(p), None) => Ok(p),
+        (None, _) => Err(fail(400, format!("missing part `{name}`"))),
+        (Some(_), Some(_)) => Err(fail(400, format!("part `{name}` is given twice"))),
+    }
+}
+
+/// `{"name": {"value": v}, ...}` as `name -> v`.
+fn values(
+    map: &Map<String, Value>,
+    what: &str,
+) -> std::result::Result<BTreeMap<String, Value>, Reply> {
+    map.iter()
+        .map(|(name, p)| {
+            p.as_object()
+                .and_then(|o| o.get("value"))
+                .filter(|v| !v.is_object())
+                .map(|v| (name.clone(), v.clone()))
+                .ok_or_else(|| fail(400, format!("{what} {name} must be {{\"value\": ...}}")))
+        })
+        .collect()
+}
+
+/// The content of a DMS-service insert: at most one stream, in the part named after its
+/// cid, which carries `Content-ID: <cid>`; no other parts besides `data`.
+fn dms_content<'a>(
+    object: &Value,
+    parts: &'a [FormPart],
+) -> std::result::Result<Option<Content<'a>>, Reply> {
+    let streams = match object.get("contentStreams") {
+        None => &[][..],
+        Some(s) => s
+            .as_array()
+            .ok_or_else(|| fail(400, "objects[0].contentStreams must be a list"))?
+            .as_slice(),
+    };
+    let mut content = None;
+    let mut cid = None;
+    match streams {
+        [] => {}
+        [stream] => {
+            let c = stream
+                .get("cid")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| fail(400, "contentStreams[0].cid is missing"))?;
+            let part = parts.iter().find(|p| p.name == c).ok_or_else(|| {
+                fail(
+                    400,
+                    format!("no part named {c:?}: the content part must be named after contentStreams[0].cid"),
+                )
+            })?;
+            let content_id = part
+                .content_id
+                .as_deref()
+                .ok_or_else(|| fail(400, format!("part {c:?} has no Content-ID header")))?;
+            let content_id = content_id
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            if content_id != c {
+                return Err(fail(
+                    400,
+                    format!("part {c:?} has Content-ID {content_id:?}, not the cid {c:?}"),
+                ));
+            }
+            let text = |key: &str| stream.get(key).and_then(Value::as_str).map(str::to_string);
+            content = Some(Content {
+                data: &part.data,
+                mime: text("mimeType").unwrap_or_else(|| "application/pdf".into()),
+                file_name: text("fileName").or_else(|| part.file_name.clone()),
+            });
+            cid = Some(c);
+        }
+        more => {
+            return Err(fail(
+                400,
+                format!("{} content streams: this test server takes one", more.len()),
+            ))
+        }
+    }
+    if let Some(extra) = parts
+        .iter()
+        .find(|p| p.name != "data" && Some(p.name.as_str()) != cid)
+    {
+        return Err(fail(
+            400,
+            format!(
+                "unexpected part {:?}: parts are `data` and one named after each contentStreams cid",
+                extra.name
+            ),
+        ));
+    }
+    Ok(content)
 }
 
 /// Ends a request without an answer: the client reads something that is not HTTP and

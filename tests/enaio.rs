@@ -3,7 +3,9 @@
 //! (a) the server refuses what the documented APIs refuse, with the right status;
 //! (b) the target files real documents (the demo batch packaged by the real `mailroom`
 //!     binary) with their index data, type and parent, finds them again, and maps the
-//!     server's failures to Transient, Rejected and Fatal as the engine expects.
+//!     server's failures to Transient, Rejected and Fatal as the engine expects;
+//! (c) `mailroom run` with `[delivery] target = "enaio"` delivers the demo batch to the
+//!     server, each document once, also across lost answers, and a rerun sends nothing.
 
 mod util;
 
@@ -27,7 +29,7 @@ use serde_json::{json, Value};
 const USER: &str = "post";
 const PASSWORD: &str = "Fr1eden$weg 12";
 const TYPES: &str = "Posteingang=262146,Gesundheitsakte=262147";
-const FIELDS: &str = "mailroomId,Dokument,Seiten,Einheit,PdfHash";
+const FIELDS: &str = "mailroomId,Dokument,Seiten,Einheit,PdfHash,Eingangsdatum";
 
 // ---------------------------------------------------------------------------------------
 // The server process
@@ -1267,7 +1269,7 @@ fn a_connection_broken_after_storing_leaves_exactly_one_object_that_find_finds()
 
 #[test]
 fn a_timeout_after_storing_is_transient_and_find_finds_the_object() {
-    unknown_outcome_then_find("dms", "timeout:2500", 1, "timed out");
+    unknown_outcome_then_find("dms", "timeout:4000", 2, "timed out");
 }
 
 #[test]
@@ -1400,4 +1402,229 @@ fn the_engine_delivers_each_document_once_across_a_lost_answer() {
             "{api}: the rerun files nothing"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) end to end: `mailroom run` delivering to the server
+// ---------------------------------------------------------------------------------------
+
+/// The braunschweig profile with a `[delivery]` section for the server.
+fn enaio_profile(dir: &Path, server: &DmsServer, api: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("profiles/braunschweig.toml")).unwrap()
+        + &format!(
+            r#"
+[delivery]
+target = "enaio"
+attempts = 4
+backoff_ms = 50
+backoff_max_ms = 400
+timeout_s = 20
+
+[delivery.enaio]
+url = "{url}/"
+api = "{api}"
+id_field = "mailroomId"
+default = {{ object_type = "Posteingang", parent = "POST" }}
+parent_search = {{ object_type = "Ordner", field = "Kennung" }}
+fields = {{ Eingangsdatum = "received", Seiten = "pages", Einheit = "unit", PdfHash = "pdf_sha256", Dokument = "document_id" }}
+object_type_ids = {{ Posteingang = "262146", Gesundheitsakte = "262147", Ordner = "6" }}
+"#,
+            url = server.url
+        );
+    let p = dir.join("profile.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `mailroom run samples/demo --out OUT --profile PROFILE` with the login in the
+/// environment (never on the command line).
+fn run_demo_into(out: &Path, profile: &Path) -> util::RunResult {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("run")
+        .arg(root.join("samples/demo"))
+        .arg("--out")
+        .arg(out)
+        .arg("--profile")
+        .arg(profile)
+        .args(["--jobs", "2"])
+        .env_remove("MAILROOM_DMS_TOKEN")
+        .env("MAILROOM_DMS_USER", USER)
+        .env("MAILROOM_DMS_PASSWORD", PASSWORD)
+        .output()
+        .expect("cannot start mailroom");
+    util::RunResult {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Every document of the run is on the server exactly once with its metadata, except
+/// confidential mail, which is held for hand delivery; returns how many are there.
+fn check_demo_on_server(out: &Path, server: &DmsServer, api: &str) -> usize {
+    let report = read_json(&out.join("report.json"));
+    let received = &report["started"].as_str().unwrap()[..10];
+    let objects = server.objects();
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    let receipts: BTreeMap<String, String> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "delivered")
+        .map(|e| {
+            (
+                e["document"].as_str().unwrap().to_string(),
+                e["receipt"]["object_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut expected = 0;
+    let mut held = 0;
+    for d in report["documents"].as_array().unwrap() {
+        if d["pdf"].is_null() {
+            continue;
+        }
+        let record = read_json(&out.join(d["json"].as_str().unwrap()));
+        let id = record["id"].as_str().unwrap();
+        let mailroom_id = record["mailroom_id"].as_str().unwrap();
+        assert!(mailroom_id.ends_with(id), "{mailroom_id}");
+        let on_server: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["fields"]["mailroomId"] == mailroom_id)
+            .collect();
+        let target = &record["routing"]["target"];
+        if target["to"] == "unopened" {
+            assert!(on_server.is_empty(), "confidential {id} was sent to enaio");
+            held += 1;
+            continue;
+        }
+        expected += 1;
+        assert_eq!(
+            on_server.len(),
+            1,
+            "{id} is on the server {} times",
+            on_server.len()
+        );
+        let o = on_server[0];
+        let (object_type, parent) = match target["unit"].as_str() {
+            Some("10") => ("Posteingang", "FB10"),
+            Some("50.4") => ("Gesundheitsakte", "Abt504"),
+            _ => ("Posteingang", "POST"),
+        };
+        assert_eq!(o["api"], api);
+        assert_eq!(o["object_type"], object_type, "{id}");
+        assert_eq!(o["parent_key"], parent, "{id}");
+        assert_eq!(o["parent"], server.folder_id(parent).as_str(), "{id}");
+        let f = &o["fields"];
+        assert_eq!(f["Dokument"], id);
+        assert_eq!(f["Eingangsdatum"], received);
+        assert_eq!(
+            f["Seiten"],
+            record["pages"]
+                .as_array()
+                .unwrap()
+                .len()
+                .to_string()
+                .as_str()
+        );
+        assert_eq!(
+            f["Einheit"],
+            target["unit"]
+                .as_str()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+            "{id}"
+        );
+        assert_eq!(f["PdfHash"], record["pdf"]["sha256"]);
+        assert_eq!(o["sha256"], record["pdf"]["sha256"], "{id}");
+        let pdf = std::fs::read(
+            out.join("documents")
+                .join(record["pdf"]["file"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(
+            mailroom::fsutil::sha256_hex(&pdf),
+            record["pdf"]["sha256"].as_str().unwrap()
+        );
+        assert_eq!(server.content(o["id"].as_str().unwrap()), pdf, "{id}");
+        assert_eq!(
+            receipts.get(id).map(String::as_str),
+            o["id"].as_str(),
+            "the journal's receipt names the server's object"
+        );
+    }
+    assert!(
+        expected >= 5 && held >= 1,
+        "{expected} delivered, {held} held"
+    );
+    assert_eq!(objects.len(), expected, "nothing else is on the server");
+    let delivery = &report["delivery"];
+    assert_eq!(delivery["delivered"], expected as u64, "{delivery}");
+    assert_eq!(delivery["held"], held as u64, "{delivery}");
+    assert_eq!(delivery["pending"], 0);
+    assert_eq!(delivery["rejected"], 0);
+    expected
+}
+
+#[test]
+fn mailroom_run_delivers_the_demo_batch_to_enaio_and_a_rerun_sends_nothing() {
+    let server = DmsServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = enaio_profile(dir.path(), &server, "dms");
+    let out = dir.path().join("out");
+    let r = run_demo_into(&out, &profile);
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, server.log());
+    assert!(!r.stdout.contains(PASSWORD) && !r.stderr.contains(PASSWORD));
+    assert!(
+        r.stdout.contains(&format!("enaio {}/", server.url)),
+        "{}",
+        r.stdout
+    );
+    let delivered = check_demo_on_server(&out, &server, "dms");
+    let inserts = server.requests("insert");
+    assert_eq!(inserts, delivered as u64, "one insert per document");
+
+    let again = run_demo_into(&out, &profile);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(server.objects().len(), delivered, "the rerun filed nothing");
+    assert_eq!(
+        server.requests("insert"),
+        inserts,
+        "the rerun sent no insert"
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["delivery"]["delivered_earlier"], delivered as u64);
+}
+
+#[test]
+fn mailroom_run_over_osrest_delivers_each_document_once_across_lost_answers() {
+    // the 2nd insert is stored but its answer lost, the 4th is refused once (503)
+    let server = DmsServer::start(&[
+        "--faults",
+        "insert#2=reset-after-store,insert#4=503:retry-after=1",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = enaio_profile(dir.path(), &server, "osrest");
+    let out = dir.path().join("out");
+    let r = run_demo_into(&out, &profile);
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, server.log());
+    let delivered = check_demo_on_server(&out, &server, "osrest");
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(
+        report["delivery"]["found_after_unknown"], 1,
+        "the document whose answer was lost was found, not sent again: {}",
+        report["delivery"]
+    );
+    assert_eq!(report["delivery"]["retries"], 2, "{}", report["delivery"]);
+    assert_eq!(
+        server.requests("insert"),
+        delivered as u64 + 1,
+        "one insert was refused"
+    );
 }

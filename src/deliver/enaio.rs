@@ -132,6 +132,7 @@ impl EnaioTarget {
     /// Builds the target: checks the settings, loads the credentials (HTTP Basic) and
     /// builds the HTTP client. Contacts nobody.
     pub fn new(settings: &EnaioSettings, timeout: Duration) -> anyhow::Result<EnaioTarget> {
+        validate(settings)?;
         let creds = match Credentials::load(settings.credentials_file.as_deref())? {
             Some(c @ Credentials::Basic { .. }) => c,
             Some(Credentials::Token(_)) => bail!(
@@ -155,32 +156,8 @@ impl EnaioTarget {
         client: Client,
         creds: Credentials,
     ) -> anyhow::Result<EnaioTarget> {
-        let mut url = reqwest::Url::parse(&settings.url)
-            .with_context(|| format!("delivery.enaio.url {:?} is not a URL", settings.url))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            bail!("delivery.enaio.url must start with https:// (or http://)");
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!("delivery.enaio.url must not contain credentials; give them as described in the README");
-        }
-        url.set_query(None);
-        url.set_fragment(None);
-        let shown = url.to_string();
+        let shown = validate(settings)?;
         let base = shown.trim_end_matches('/').to_string();
-        check_name("id_field", &settings.id_field)?;
-        for name in settings.fields.keys() {
-            check_name("a field name in fields", name)?;
-            if name == &settings.id_field {
-                bail!("delivery.enaio.fields must not set the id_field {name}: it holds the mailroom id");
-            }
-        }
-        if let Some(d) = &settings.default {
-            check_name("default.object_type", &d.object_type)?;
-        }
-        if let Some(p) = &settings.parent_search {
-            check_name("parent_search.object_type", &p.object_type)?;
-            check_name("parent_search.field", &p.field)?;
-        }
         Ok(EnaioTarget {
             settings: settings.clone(),
             base,
@@ -505,6 +482,42 @@ impl Target for EnaioTarget {
             EnaioApi::Osrest => self.deliver_osrest(parcel, &place),
         }
     }
+}
+
+/// Checks the settings that can be checked without contacting enaio; returns the URL as
+/// shown in messages (no query, no fragment).
+fn validate(settings: &EnaioSettings) -> anyhow::Result<String> {
+    let mut url = reqwest::Url::parse(&settings.url)
+        .with_context(|| format!("delivery.enaio.url {:?} is not a URL", settings.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("delivery.enaio.url must start with https:// (or http://)");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!(
+            "delivery.enaio.url must not contain credentials: set {} and {}, or credentials_file",
+            super::credentials::ENV_USER,
+            super::credentials::ENV_PASSWORD
+        );
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    check_name("id_field", &settings.id_field)?;
+    for name in settings.fields.keys() {
+        check_name("a field name in fields", name)?;
+        if name == &settings.id_field {
+            bail!(
+                "delivery.enaio.fields must not set the id_field {name}: it holds the mailroom id"
+            );
+        }
+    }
+    if let Some(d) = &settings.default {
+        check_name("default.object_type", &d.object_type)?;
+    }
+    if let Some(p) = &settings.parent_search {
+        check_name("parent_search.object_type", &p.object_type)?;
+        check_name("parent_search.field", &p.field)?;
+    }
+    Ok(url.to_string())
 }
 
 /// The request reached the server and an answer began, but it could not be read.

@@ -138,7 +138,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
         &mut journal,
         &opts.out,
         &items,
-        &|id, outcome| observer.delivered(id, outcome),
+        &ObserverProgress(observer),
     )?;
     report.delivery = Some(summary);
     write_atomic(
@@ -149,6 +149,18 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
         .check_conservation()
         .map_err(pipeline::AccountingError)?;
     Ok(report)
+}
+
+/// Passes delivery progress on to the run's observer.
+struct ObserverProgress<'a>(&'a dyn Observer);
+
+impl engine::Progress for ObserverProgress<'_> {
+    fn started(&self, documents: usize) {
+        self.0.delivery_started(documents);
+    }
+    fn done(&self, document: &str, outcome: &Outcome) {
+        self.0.delivered(document, outcome);
+    }
 }
 
 /// Decides what to do with the output folder.

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mailroom::deliver::enaio::{EnaioSettings, EnaioTarget};
-use mailroom::deliver::engine::{deliver_all, Item};
+use mailroom::deliver::engine::{deliver_all, Item, Quiet};
 use mailroom::deliver::journal::Journal;
 use mailroom::deliver::{DeliveryError, DeliverySettings, Destination, Parcel, Target};
 use mailroom::fsutil::sha256_file;
@@ -1370,7 +1370,7 @@ fn the_engine_delivers_each_document_once_across_a_lost_answer() {
             .count();
         assert!(unopened > 0, "the demo has confidential mail");
         let mut journal = Journal::open(&out).unwrap();
-        let s = deliver_all(&target, &settings, &mut journal, &out, &items, &|_, _| {}).unwrap();
+        let s = deliver_all(&target, &settings, &mut journal, &out, &items, &Quiet).unwrap();
         assert_eq!(s.stopped, None, "{api}");
         assert_eq!(
             s.delivered,
@@ -1393,8 +1393,7 @@ fn the_engine_delivers_each_document_once_across_a_lost_answer() {
         assert_eq!(ids.len(), objects.len());
         drop(journal);
         let mut journal = Journal::open(&out).unwrap();
-        let again =
-            deliver_all(&target, &settings, &mut journal, &out, &items, &|_, _| {}).unwrap();
+        let again = deliver_all(&target, &settings, &mut journal, &out, &items, &Quiet).unwrap();
         assert_eq!(again.delivered_earlier, s.delivered);
         assert_eq!(
             server.objects().len(),

@@ -1627,3 +1627,86 @@ fn mailroom_run_over_osrest_delivers_each_document_once_across_lost_answers() {
         "one insert was refused"
     );
 }
+
+/// `mailroom run` on the demo as a child process, to be killed.
+fn spawn_demo_run(out: &Path, profile: &Path) -> Child {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Command::new(env!("CARGO_BIN_EXE_mailroom"))
+        .arg("run")
+        .arg(root.join("samples/demo"))
+        .arg("--out")
+        .arg(out)
+        .arg("--profile")
+        .arg(profile)
+        .args(["--jobs", "2"])
+        .env_remove("MAILROOM_DMS_TOKEN")
+        .env("MAILROOM_DMS_USER", USER)
+        .env("MAILROOM_DMS_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start mailroom")
+}
+
+#[test]
+fn sigkill_in_the_middle_of_delivery_again_and_again_files_every_document_once() {
+    // every request takes 300 ms, so a delivery run lasts seconds and a kill lands in it
+    let server = DmsServer::start(&["--faults", "all=slow:300"]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = enaio_profile(dir.path(), &server, "dms");
+    let out = dir.path().join("out");
+    let journal = out.join("journal.jsonl");
+    let delivering = || {
+        std::fs::read_to_string(&journal)
+            .map(|j| j.contains("\"event\":\"delivering\""))
+            .unwrap_or(false)
+    };
+    // seeded kill moments after delivery began (ms)
+    let mut seed: u64 = 0x6d61_696c;
+    let mut kills = Vec::new();
+    for round in 0..6 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let ms = 50 + seed % 1500;
+        kills.push(ms);
+        let mut child = spawn_demo_run(&out, &profile);
+        // the first run packages first (OCR): wait until delivery began
+        let t = Instant::now();
+        while round == 0 && !delivering() && t.elapsed() < Duration::from_secs(300) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let inserts_before = server.requests("insert");
+    let r = run_demo_into(&out, &profile);
+    assert_eq!(
+        r.code,
+        0,
+        "after kills at {kills:?} ms: {}\n{}\n{}",
+        r.stdout,
+        r.stderr,
+        server.log()
+    );
+    // every document on the server exactly once, with its metadata and content
+    let delivered = check_demo_on_server(&out, &server, "dms");
+    assert_eq!(server.objects().len(), delivered, "no duplicate object");
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["delivery"]["pending"], 0);
+    assert!(
+        inserts_before > 0,
+        "the killed runs delivered something (kills at {kills:?} ms)"
+    );
+    // no packaging was repeated after it finished once
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let packaged = text.matches("\"event\":\"packaged\"").count();
+    assert_eq!(packaged, 1, "{text}");
+    // the kills did land inside delivery: several delivery runs, each cut short
+    let runs = text.matches("\"event\":\"delivering\"").count();
+    assert!(runs >= 4, "only {runs} delivery runs for kills at {kills:?} ms:\n{text}");
+}

@@ -17,6 +17,11 @@ pub enum ExitCode {
     Quarantined = 3,
     /// The page accounting does not add up (a bug: pages may have been lost).
     Accounting = 4,
+    /// Packaging completed, but some documents are not delivered yet (the target is
+    /// down or refused the credentials): run the same command again.
+    Pending = 5,
+    /// `mailroom verify` found a file changed, missing, or the hash chain broken.
+    Altered = 6,
 }
 
 #[derive(Debug, Parser)]
@@ -30,7 +35,7 @@ patch codes, splits the page stream into documents at separator and cover sheets
 document to its organisation unit, and writes one searchable PDF and one JSON file per document. \
 Unreadable files go to quarantine with a reason; the run report proves that every page was \
 delivered, kept as evidence or quarantined.",
-    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom run samples/stream --out /tmp/stream --profile profiles/stream.toml\n  mailroom route --dry-run /tmp/out --profile profiles/braunschweig.toml\n  mailroom coversheet --unit 61 --case 61.2-0815/2026 --pages 3 --out deckblatt.pdf\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files, 4 page accounting mismatch."
+    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom run samples/stream --out /tmp/stream --profile profiles/stream.toml\n  mailroom route --dry-run /tmp/out --profile profiles/braunschweig.toml\n  mailroom coversheet --unit 61 --case 61.2-0815/2026 --pages 3 --out deckblatt.pdf\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files or refused documents, 4 page accounting mismatch, 5 documents pending delivery (run again), 6 verify found alterations."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -41,7 +46,7 @@ pub struct Cli {
 pub enum Command {
     /// Process a batch folder: OCR every page, write PDF + JSON per document, and a report.
     #[command(
-        after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined, 4 accounting mismatch."
+        after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/evidence/, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json, <OUT>/journal.jsonl, and the delivery target ([delivery] in the profile; default <OUT>/delivered/<unit>/).\nRunning the same command again on the same --out resumes: packaging if it was interrupted, then delivery of what is pending.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined or documents refused by the target, 4 accounting mismatch, 5 documents pending delivery: run the same command again (it resumes; nothing is delivered twice)."
     )]
     Run(RunArgs),
     /// Print the built-in default profile (TOML), a starting point for your own.
@@ -59,6 +64,14 @@ Examples:\n  mailroom coversheet --unit 61 --out deckblatt-61.pdf\n  mailroom co
         after_help = "Examples:\n  mailroom route --check profiles/braunschweig.toml\n  mailroom route --dry-run out/2026-11-28 --profile profiles/braunschweig.toml\n  mailroom route --dry-run out/2026-11-28 --profile new.toml --compare profiles/braunschweig.toml\n  mailroom route --dry-run scans/ --profile new.toml --json   (a batch folder is run first, into a temporary folder)\n\n--dry-run on an output folder reads the OCR text from its document JSON: no OCR, nothing delivered.\nExit codes: 0 done (--check: no errors), 1 fatal, 2 usage error or --check found errors."
     )]
     Route(RouteArgs),
+    /// Check an output folder: every file's hash and the report's hash chain.
+    #[command(
+        after_help = "Recomputes the SHA-256 of every PDF, evidence PDF and JSON record the report lists, \
+the hash chain over the records, and compares the chain's head with the journal. Names every file \
+that was changed, removed or added to the chain.\n\nExamples:\n  mailroom verify /archive/2026-11-28\n  mailroom verify out/ --json\n\n\
+Exit codes: 0 intact, 6 something was altered, 1 the folder cannot be read, 2 usage."
+    )]
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +132,25 @@ pub struct RunArgs {
     /// Print the run report as JSON on stdout instead of the human summary
     #[arg(long)]
     pub json: bool,
-    /// Replace a previous run's output in --out (documents/, quarantine/, report.json)
+    /// Replace a previous run's output in --out (refused once documents were delivered)
     #[arg(long)]
     pub force: bool,
+    /// Who scans the batch, for the transfer note [default: the login name]
+    #[arg(long, env = "MAILROOM_OPERATOR")]
+    pub operator: Option<String>,
+    /// Where it is scanned (scan station) [default: the host name]
+    #[arg(long, env = "MAILROOM_STATION")]
+    pub station: Option<String>,
+    /// With which scanner, for the transfer note
+    #[arg(long, env = "MAILROOM_SCANNER")]
+    pub scanner: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The output folder of a run
+    pub out: PathBuf,
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
 }

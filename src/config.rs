@@ -19,6 +19,7 @@ pub struct Profile {
     pub separation: SeparationSettings,
     pub routing: crate::routing::rules::RoutingSettings,
     pub output: OutputSettings,
+    pub delivery: crate::deliver::DeliverySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -224,6 +225,7 @@ impl Default for Profile {
             separation: SeparationSettings::default(),
             routing: Default::default(),
             output: OutputSettings::default(),
+            delivery: Default::default(),
         }
     }
 }
@@ -311,6 +313,7 @@ impl Profile {
             b.regex()?;
         }
         crate::routing::rules::RuleSet::new(&self.routing)?;
+        self.delivery.validate()?;
         if !(1..=100).contains(&self.output.jpeg_quality) {
             bail!(
                 "output.jpeg_quality = {} is out of range (1-100)",

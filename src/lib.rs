@@ -9,6 +9,7 @@
 //! accuracy evaluation.
 
 pub mod barcode;
+pub mod chain;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
@@ -26,7 +27,9 @@ pub mod patch;
 pub mod pipeline;
 pub mod report;
 pub mod routing;
+pub mod run;
 pub mod separation;
+pub mod verify;
 
 /// Version string written into every output file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

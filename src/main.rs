@@ -4,10 +4,12 @@ use std::io::Write;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
-use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs};
+use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs, VerifyArgs};
 use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
+use mailroom::fsutil::sha256_hex;
 use mailroom::pipeline::{self, AccountingError, RunRequest};
 use mailroom::report::TerminalObserver;
+use mailroom::run::{OutputConflict, RunOptions};
 
 fn main() -> ProcessExit {
     ensure_single_threaded_tesseract();
@@ -17,6 +19,7 @@ fn main() -> ProcessExit {
         Command::Profile => print_out(DEFAULT_PROFILE_TOML),
         Command::Coversheet(args) => coversheet(args),
         Command::Route(args) => route(args),
+        Command::Verify(args) => verify(args),
     };
     ProcessExit::from(code as u8)
 }
@@ -43,12 +46,20 @@ fn ensure_single_threaded_tesseract() {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let profile = match &args.profile {
-        Some(p) => match Profile::load(p) {
-            Ok(p) => p,
-            Err(e) => return fail(ExitCode::Usage, &e),
+    let (profile, profile_text) = match &args.profile {
+        Some(p) => match std::fs::read(p)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| Ok((Profile::load(p)?, text)))
+        {
+            Ok(pt) => pt,
+            Err(e) => {
+                return fail(
+                    ExitCode::Usage,
+                    &e.context(format!("profile {}", p.display())),
+                )
+            }
         },
-        None => Profile::default(),
+        None => (Profile::default(), DEFAULT_PROFILE_TOML.as_bytes().to_vec()),
     };
     if !args.batch.is_dir() {
         return fail(
@@ -59,22 +70,19 @@ fn run(args: RunArgs) -> ExitCode {
             ),
         );
     }
-    if let Err(e) = pipeline::prepare_output(&args.out, args.force) {
-        return fail(ExitCode::Usage, &e);
-    }
-    let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let req = RunRequest {
+    let opts = RunOptions {
         batch: args.batch,
         out: args.out,
         profile,
-        jobs,
+        profile_sha256: sha256_hex(&profile_text),
+        jobs: args.jobs.map(usize::from).unwrap_or_else(default_jobs),
+        force: args.force,
+        operator: args.operator.unwrap_or_else(login_name),
+        station: args.station.unwrap_or_else(host_name),
+        scanner: args.scanner.unwrap_or_else(|| "not stated".into()),
     };
     let observer = TerminalObserver::new();
-    let result = pipeline::run(&req, &observer);
+    let result = mailroom::run::run(&opts, &observer);
     observer.finish();
     match result {
         Ok(report) => {
@@ -87,13 +95,60 @@ fn run(args: RunArgs) -> ExitCode {
             if printed != ExitCode::Success {
                 return printed;
             }
-            if report.counts.files_quarantined > 0 {
+            if mailroom::run::pending(&report) > 0 {
+                ExitCode::Pending
+            } else if report.counts.files_quarantined > 0 || mailroom::run::rejected(&report) > 0 {
                 ExitCode::Quarantined
             } else {
                 ExitCode::Success
             }
         }
         Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
+        Err(e) if e.is::<OutputConflict>() => fail(ExitCode::Usage, &e),
+        Err(e) => fail(ExitCode::Fatal, &e),
+    }
+}
+
+/// The login name for the transfer note.
+fn login_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The host name for the transfer note.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    if !args.out.is_dir() {
+        return fail(
+            ExitCode::Usage,
+            &anyhow::anyhow!("{} is not a folder", args.out.display()),
+        );
+    }
+    match mailroom::verify::verify(&args.out) {
+        Ok(v) => {
+            let printed = print_out(&if args.json {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            } else {
+                v.summary()
+            });
+            if printed != ExitCode::Success {
+                printed
+            } else if v.intact() {
+                ExitCode::Success
+            } else {
+                ExitCode::Altered
+            }
+        }
         Err(e) => fail(ExitCode::Fatal, &e),
     }
 }
@@ -196,6 +251,16 @@ fn route(args: RouteArgs) -> ExitCode {
             out: tmp.clone(),
             profile,
             jobs: args.jobs.map(usize::from).unwrap_or_else(default_jobs),
+            capture: mailroom::package::transfer::Capture {
+                operator: login_name(),
+                station: host_name(),
+                scanner: "not stated".into(),
+                time: mailroom::clock::Utc::now().rfc3339(),
+                software: format!("mailroom {}", mailroom::VERSION),
+                profile: "dry-run".into(),
+                profile_sha256: String::new(),
+                run_id: "dry-run".into(),
+            },
         };
         let observer = TerminalObserver::new();
         let result = pipeline::run(&req, &observer);

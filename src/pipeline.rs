@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::barcode::{self, Barcode};
@@ -26,6 +26,7 @@ use crate::leptonica::Pix;
 use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
+use crate::package::transfer::{Capture, NoteInput, TransferNote};
 use crate::package::{
     encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, RemovalReason, RemovedPage,
     SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,
@@ -51,6 +52,8 @@ pub struct RunRequest {
     pub out: PathBuf,
     pub profile: Profile,
     pub jobs: usize,
+    /// Who, where, with what: for every document's transfer note; also holds the run id.
+    pub capture: Capture,
 }
 
 /// Receives progress while a run goes on. Called from worker threads.
@@ -61,6 +64,8 @@ pub trait Observer: Sync {
     fn page_done(&self);
     /// An input was quarantined.
     fn quarantined(&self, item: &Quarantined);
+    /// A document's delivery ended (delivered, held, rejected or left pending).
+    fn delivered(&self, _document: &str, _outcome: &crate::deliver::engine::Outcome) {}
 }
 
 /// A run finished, but its page accounting does not add up: a bug, never to be ignored.
@@ -182,8 +187,10 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         pages_separators: delivered.iter().map(|d| d.separator_pages).sum(),
         pages_flagged: delivered.iter().map(|d| d.flagged.len()).sum(),
     };
+    let chain = record_chain(&req.out, &req.capture.run_id, &delivered)?;
     let report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
+        run_id: req.capture.run_id.clone(),
         mailroom_version: crate::VERSION.to_string(),
         profile: req.profile.name.clone(),
         batch: absolute(&req.batch),
@@ -197,6 +204,8 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         documents: delivered,
         quarantined,
         ignored: listing.ignored,
+        chain,
+        delivery: None,
     };
     write_atomic(
         &req.out.join(REPORT_FILE),
@@ -205,6 +214,24 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     // The proof that no page was lost, checked on the report as written.
     report.check_conservation().map_err(AccountingError)?;
     Ok(report)
+}
+
+/// The hash chain over the documents' JSON records as they are on disk.
+fn record_chain(
+    out: &Path,
+    run_id: &str,
+    documents: &[DocumentSummary],
+) -> Result<Vec<crate::chain::ChainLink>> {
+    let records = documents
+        .iter()
+        .map(|d| {
+            let path = out.join(&d.json);
+            let hash = crate::fsutil::sha256_file(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((d.id.clone(), hash))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::chain::build(run_id, &records))
 }
 
 /// A page on its way into a document.
@@ -521,7 +548,7 @@ impl Stages<'_> {
             created: &self.created.pdf_date(),
         };
         let no_text = PageText::default();
-        let pdf_of = |pages: &[&DocPage]| -> Result<Option<Vec<u8>>> {
+        let pdf_of = |pages: &[&DocPage], _note: &[u8]| -> Result<Option<Vec<u8>>> {
             if pages.is_empty() {
                 return Ok(None);
             }
@@ -540,20 +567,59 @@ impl Stages<'_> {
                 .collect();
             Ok(Some(pdf::write_pdf(&pdf_pages, &meta, self.font)?))
         };
-        let pdf_bytes = pdf_of(&kept)?;
-        let evidence_bytes = pdf_of(&removed)?;
-        let mut timings = Timings::default();
-        for p in pages {
-            timings += p.page.timings;
-        }
-        timings.pdf = t.elapsed().as_millis() as u64;
-
         let mut sources: Vec<&SourceFile> = Vec::new();
         for p in pages {
             if !sources.iter().any(|s| std::ptr::eq(*s, p.src)) {
                 sources.push(p.src);
             }
         }
+        let sources: Vec<SourceRecord> = sources
+            .iter()
+            .map(|src| SourceRecord {
+                file: src.rel.clone(),
+                format: src.format,
+                sha256: src.sha256.clone(),
+                bytes: src.bytes,
+            })
+            .collect();
+        let page_records: Vec<PageRecord> = kept
+            .iter()
+            .enumerate()
+            .map(|(n, p)| self.page_record(n + 1, p.src, p.page, keep_text))
+            .collect();
+        let removed_records: Vec<RemovedPage> = removed
+            .iter()
+            .enumerate()
+            .map(|(n, p)| RemovedPage {
+                reason: match p.role {
+                    Role::Removed(reason) => reason,
+                    Role::Kept => unreachable!("kept pages are not removed"),
+                },
+                page: self.page_record(n + 1, p.src, p.page, keep_text),
+            })
+            .collect();
+        let mailroom_id = format!("{}-{id}", self.req.capture.run_id);
+        let mut note = TransferNote::build(&NoteInput {
+            document_id: &id,
+            mailroom_id: &mailroom_id,
+            capture: &self.req.capture,
+            separation: &seg.record,
+            sources: &sources,
+            pages: &page_records,
+            removed: &removed_records,
+            unopened: !keep_text,
+            min_confidence: self.req.profile.ocr.min_confidence,
+        });
+        let note_xml = note.to_xml();
+
+        let pdf_bytes = pdf_of(&kept, note_xml.as_bytes())?;
+        let evidence_bytes = pdf_of(&removed, note_xml.as_bytes())?;
+        let mut timings = Timings::default();
+        for p in pages {
+            timings += p.page.timings;
+        }
+        timings.pdf = t.elapsed().as_millis() as u64;
+
         let pdf_name = format!("{id}.pdf");
         let evidence_name = format!("{id}-removed.pdf");
         let json_name = format!("{id}.json");
@@ -562,9 +628,11 @@ impl Stages<'_> {
             sha256: sha256_hex(bytes),
             bytes: bytes.len() as u64,
         };
+        note.output_pdf_sha256 = pdf_bytes.as_deref().map(sha256_hex);
         let record = DocumentRecord {
             schema_version: DOCUMENT_SCHEMA_VERSION,
             id: id.clone(),
+            mailroom_id,
             mailroom_version: crate::VERSION.to_string(),
             profile: self.req.profile.name.clone(),
             created: self.created.rfc3339(),
@@ -574,31 +642,10 @@ impl Stages<'_> {
                 .map(|b| file_record(&format!("../{EVIDENCE_DIR}/{evidence_name}"), b)),
             separation: seg.record.clone(),
             routing: routing.clone(),
-            sources: sources
-                .iter()
-                .map(|src| SourceRecord {
-                    file: src.rel.clone(),
-                    format: src.format,
-                    sha256: src.sha256.clone(),
-                    bytes: src.bytes,
-                })
-                .collect(),
-            pages: kept
-                .iter()
-                .enumerate()
-                .map(|(n, p)| self.page_record(n + 1, p.src, p.page, keep_text))
-                .collect(),
-            removed_pages: removed
-                .iter()
-                .enumerate()
-                .map(|(n, p)| RemovedPage {
-                    reason: match p.role {
-                        Role::Removed(reason) => reason,
-                        Role::Kept => unreachable!("kept pages are not removed"),
-                    },
-                    page: self.page_record(n + 1, p.src, p.page, keep_text),
-                })
-                .collect(),
+            transfer_note: note,
+            sources,
+            pages: page_records,
+            removed_pages: removed_records,
             timings_ms: timings,
         };
         // PDFs first, JSON last: a JSON sidecar always describes complete PDFs.
@@ -628,7 +675,7 @@ impl Stages<'_> {
                 .iter()
                 .filter(|p| p.role == Role::Removed(RemovalReason::Separator))
                 .count(),
-            sources: sources.iter().map(|s| s.rel.clone()).collect(),
+            sources: record.sources.iter().map(|s| s.file.clone()).collect(),
             started_by: seg.record.started_by.clone(),
             cover_sheet: seg.record.cover_sheet.clone(),
             flags: seg.record.flags.clone(),
@@ -754,40 +801,6 @@ fn quarantine(
         pages,
         copy: format!("{QUARANTINE_DIR}/{flat}"),
     })
-}
-
-/// Refuses to mix a new run into an output folder that holds another run, unless the
-/// caller asked to replace it; then removes only what a run writes.
-pub fn prepare_output(out: &Path, replace: bool) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        bail!("output {} exists and is not a folder", out.display());
-    }
-    let non_empty = out.is_dir()
-        && std::fs::read_dir(out)
-            .with_context(|| format!("cannot read {}", out.display()))?
-            .next()
-            .is_some();
-    if non_empty && !replace {
-        bail!(
-            "output folder {} is not empty; choose an empty folder or pass --force to replace a previous run's output",
-            out.display()
-        );
-    }
-    if non_empty {
-        for sub in [DOCUMENTS_DIR, QUARANTINE_DIR, EVIDENCE_DIR] {
-            let p = out.join(sub);
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-                    .with_context(|| format!("cannot remove {}", p.display()))?;
-            }
-        }
-        let r = out.join(REPORT_FILE);
-        if r.exists() {
-            std::fs::remove_file(&r).with_context(|| format!("cannot remove {}", r.display()))?;
-        }
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@ use crate::pipeline::Observer;
 const SUMMARY_MAX_FLAGGED: usize = 20;
 
 /// Version of the `report.json` layout.
-pub const REPORT_SCHEMA_VERSION: u32 = 3;
+pub const REPORT_SCHEMA_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     pub schema_version: u32,
+    /// The run's id: the first part of every document's mailroom id.
+    pub run_id: String,
     pub mailroom_version: String,
     pub profile: String,
     pub batch: String,
@@ -33,6 +35,12 @@ pub struct RunReport {
     pub quarantined: Vec<Quarantined>,
     /// Batch metadata skipped on purpose (hidden files, truth.json, manifests).
     pub ignored: Vec<String>,
+    /// The hash chain over the documents' JSON records, in document order
+    /// (`mailroom verify` recomputes it).
+    pub chain: Vec<crate::chain::ChainLink>,
+    /// What the delivery to the target did (absent until delivery ran).
+    #[serde(default)]
+    pub delivery: Option<crate::deliver::engine::DeliverySummary>,
 }
 
 /// The counts that prove that no page was lost: `pages_in` (counted when the batch is
@@ -225,7 +233,7 @@ impl RunReport {
         );
         let _ = writeln!(
             s,
-            "  delivered    {:>5} pages in {} documents -> {}/documents",
+            "  packaged     {:>5} pages in {} documents -> {}/documents",
             c.pages_delivered, c.documents, self.out
         );
         let blank = c.pages_evidence - c.pages_separators;
@@ -370,6 +378,48 @@ impl RunReport {
             "  check        pages in = delivered + evidence + quarantined: {} = {} + {} + {}",
             c.pages_in, c.pages_delivered, c.pages_evidence, c.pages_quarantined
         );
+        if let Some(d) = &self.delivery {
+            let _ = writeln!(
+                s,
+                "  delivery     {:>5} of {} documents -> {}{}",
+                d.delivered,
+                d.documents,
+                d.target,
+                if d.delivered_earlier > 0 {
+                    format!(" ({} by an earlier run)", d.delivered_earlier)
+                } else {
+                    String::new()
+                }
+            );
+            if d.held > 0 {
+                let _ = writeln!(
+                    s,
+                    "  by hand      {:>5} documents not sent to the target (confidential)",
+                    d.held
+                );
+            }
+            for (id, o) in &d.outcomes {
+                if let crate::deliver::engine::Outcome::Rejected { reason } = o {
+                    let _ = writeln!(
+                        s,
+                        "  REJECTED     {id}: {reason} -> {}/quarantine",
+                        self.out
+                    );
+                }
+            }
+            if d.pending > 0 {
+                let _ = writeln!(
+                    s,
+                    "  PENDING      {:>5} documents not delivered: {}",
+                    d.pending,
+                    d.stopped.as_deref().unwrap_or("stopped")
+                );
+                let _ = writeln!(
+                    s,
+                    "               run the same command again to deliver them (nothing is sent twice)"
+                );
+            }
+        }
         let _ = write!(s, "  report       {}/report.json", self.out);
         s
     }
@@ -468,6 +518,7 @@ mod tests {
         };
         RunReport {
             schema_version: REPORT_SCHEMA_VERSION,
+            run_id: "r".into(),
             mailroom_version: "test".into(),
             profile: "default".into(),
             batch: "/b".into(),
@@ -502,6 +553,8 @@ mod tests {
                 copy: "quarantine/bad.tif".into(),
             }],
             ignored: vec![],
+            chain: vec![],
+            delivery: None,
         }
     }
 

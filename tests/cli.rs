@@ -210,19 +210,35 @@ fn clean_batch_exits_zero_and_json_goes_to_stdout() {
         batch.truth.pages.len() as u64
     );
 
-    // a second run into the same folder is refused (exit 2) unless --force
+    // a second run into the same folder resumes: nothing is packaged or delivered again
     let again = run_batch(batch.path(), out.path(), &[]);
-    assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("--force"), "{}", again.stderr);
-    let forced = run_batch(batch.path(), out.path(), &["--force".as_ref()]);
-    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
-        forced
+        again
             .stdout
             .contains("pages in = delivered + evidence + quarantined"),
         "{}",
-        forced.stdout
+        again.stdout
     );
+    assert!(
+        again.stdout.contains("by an earlier run"),
+        "{}",
+        again.stdout
+    );
+    // --force would deliver the documents a second time: refused
+    let forced = run_batch(batch.path(), out.path(), &["--force".as_ref()]);
+    assert_eq!(forced.code, 2, "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("already delivered"),
+        "{}",
+        forced.stderr
+    );
+    // a folder that holds something else is refused unless --force
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    let r = run_batch(batch.path(), other.path(), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
 }
 
 #[test]

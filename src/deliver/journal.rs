@@ -30,7 +30,11 @@ pub enum Entry {
     Started {
         time: String,
         run_id: String,
+        /// The batch folder, absolute.
         batch: String,
+        /// SHA-256 over the batch's file list (paths and sizes): a resume refuses a
+        /// batch that changed.
+        listing_sha256: String,
         profile: String,
     },
     /// Packaging finished and `report.json` lists the documents; `chain_head` is the
@@ -345,6 +349,7 @@ mod tests {
             time: "t".into(),
             run_id: "r1".into(),
             batch: "b".into(),
+            listing_sha256: "l".into(),
             profile: "p".into(),
         };
         let done = Entry::Packaged {

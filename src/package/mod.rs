@@ -2,6 +2,7 @@
 //! every page (source, hash, resolution, OCR text and words) and the PDF itself.
 
 pub mod pdf;
+pub mod transfer;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::ocr::PageText;
 use pdf::{EncodedImage, ImageData};
 
 /// Version of the document JSON layout; raised when a field changes meaning.
-pub const DOCUMENT_SCHEMA_VERSION: u32 = 3;
+pub const DOCUMENT_SCHEMA_VERSION: u32 = 4;
 
 /// Encodes a page image for the PDF. JPEG input with one or three components is embedded
 /// as it came (no second lossy generation, no time spent); bilevel pages become CCITT G4;
@@ -128,6 +129,9 @@ fn jpeg_components(data: &[u8]) -> Option<u8> {
 pub struct DocumentRecord {
     pub schema_version: u32,
     pub id: String,
+    /// Unique across runs (`<run id>-<id>`): the key a DMS stores to find the document.
+    #[serde(default)]
+    pub mailroom_id: String,
     pub mailroom_version: String,
     pub profile: String,
     pub created: String,
@@ -143,6 +147,9 @@ pub struct DocumentRecord {
     /// mail (`unopened`) no page keeps its text.
     #[serde(default)]
     pub routing: Option<crate::routing::RoutingRecord>,
+    /// The transfer note (RESISCAN): capture facts, checks, hashes of every source page
+    /// and of the PDF. The same note, without the PDF's own hash, is embedded in the PDF.
+    pub transfer_note: transfer::TransferNote,
     /// The input files the pages came from, in page order.
     pub sources: Vec<SourceRecord>,
     /// The pages of the PDF, in order.

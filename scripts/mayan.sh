@@ -6,8 +6,8 @@
 #                              create a token, seed the fixtures, write the env file
 #   scripts/mayan.sh stop      stop what start started, by the PIDs it recorded
 #   scripts/mayan.sh status    running or not (exit 0 when the API answers, 3 when not)
-#   scripts/mayan.sh reset     delete every document (and empty the trash): a clean DMS
-#                              for the next test, in seconds; fixtures and token stay
+#   scripts/mayan.sh reset     delete every document and the per-unit cabinets: an empty
+#                              DMS for the next test, in seconds; fixtures and token stay
 #   scripts/mayan.sh purge     stop, then delete the data (the venv stays)
 #
 # Every command is idempotent: `start` on a running instance only refreshes the env file.
@@ -18,9 +18,10 @@
 #   celery         one worker for all of Mayan's queues (stores files, parses PDFs)
 # Data: SQLite in WAL mode and the document files, under $HOME_DIR/data.
 #
-# The env file ($HOME_DIR/env, mode 0600) holds what a test needs to connect:
-#   MAYAN_URL (API base), MAILROOM_DMS_TOKEN, MAYAN_DOCUMENT_TYPE(_ID), MAYAN_CABINET(_ID)
-#   (the parent cabinet of the per-unit cabinets), MAYAN_METADATA_<NAME>_ID per metadata type.
+# The env file ($HOME_DIR/env, mode 0600, KEY=value lines without quotes) holds what a
+# test needs to connect: MAYAN_URL (API base), MAILROOM_DMS_TOKEN, MAYAN_DOCUMENT_TYPE(_ID),
+# MAYAN_CABINET(_ID) (the parent of the per-unit cabinets), MAYAN_METADATA_<NAME>_ID per
+# metadata type, MAYAN_USER and MAYAN_PASSWORD (the local admin, for the web UI).
 #
 # Settings (environment):
 #   MAILROOM_MAYAN_HOME=/var/lib/mailroom-mayan  MAILROOM_MAYAN_PORT=8731
@@ -137,29 +138,30 @@ start_redis() {
 }
 
 # ------------------------------------------------------------------ install
+# python3-dev: python-ldap is built from source (Python.h), when python3 is Debian's own
 APT_PACKAGES="redis-server curl gcc libldap2-dev libsasl2-dev libmagic1 file gnupg poppler-utils
- ghostscript libimage-exiftool-perl tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng"
+ ghostscript libimage-exiftool-perl tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng
+ python3-venv python3-dev"
 
 install_apt() {
   local missing="" p
   for p in $APT_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
   done
-  "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing="$missing python3-venv python3-dev"
   [ -z "$missing" ] && return 0
   say "apt-get install$missing"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
-  {
-    $sudo apt-get update -qq &&
-      # shellcheck disable=SC2086
-      $sudo apt-get install -y -qq --no-install-recommends $missing
-  } >"$LOGS/apt.log" 2>&1 || { tail -30 "$LOGS/apt.log" >&2; fail "apt-get failed (log: $LOGS/apt.log)"; }
+  # shellcheck disable=SC2086 # $missing is a list of words
+  { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends $missing; } \
+    >"$LOGS/apt.log" 2>&1 || { tail -30 "$LOGS/apt.log" >&2; fail "apt-get failed (log: $LOGS/apt.log)"; }
 }
 
 install_venv() {
-  [ -e "$VENV/.mayan-$MAYAN_VERSION" ] && return 0
+  # the marker alone is not enough: the interpreter the venv was made from may be gone
+  [ -e "$VENV/.mayan-$MAYAN_VERSION" ] && "$VENV/bin/python" -c 'import mayan, celery, gunicorn' 2>/dev/null &&
+    return 0
   say "creating $VENV with mayan-edms==$MAYAN_VERSION (a few minutes)"
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
@@ -374,7 +376,7 @@ cmd_status() {
 # the trash in the background (trashed documents are in no list a test reads, and the
 # next reset deletes what is left).
 cmd_reset() {
-  web_runs && worker_runs || fail "Mayan is not running (scripts/mayan.sh start)"
+  { web_runs && worker_runs; } || fail "Mayan is not running (scripts/mayan.sh start)"
   [ -s "$ENV_FILE" ] || fail "no $ENV_FILE (scripts/mayan.sh start writes it)"
   # token, not password: Mayan hashes a password on every request (slow on purpose)
   # shellcheck disable=SC1090
@@ -399,7 +401,15 @@ def call(method, path):
         raise
 
 def ids(path):
-    return [item["id"] for item in call("GET", path + "?page_size=100")["results"]]
+    # a list that includes a document the worker is deleting can fail with 500 (Mayan
+    # resolves the document's relations after it is gone): ask again
+    for attempt in range(20):
+        try:
+            return [item["id"] for item in call("GET", path + "?page_size=100")["results"]]
+        except urllib.error.HTTPError as e:
+            if e.code < 500 or attempt == 19:
+                raise
+            time.sleep(0.25)
 
 started = time.time()
 for cabinet in call("GET", "/cabinets/?page_size=100")["results"]:
@@ -438,8 +448,9 @@ on_exit() {
   case "$COMMAND" in
     install) [ "$STARTED_REDIS" = 1 ] && stop_pid redis "redis-server 127.0.0.1:$REDIS_PORT" TERM ;;
     start) cmd_stop ;;
+    *) return 0 ;;
   esac
-  say "failed (exit $rc); logs in $LOGS"
+  say "$COMMAND failed (exit $rc); logs in $LOGS"
 }
 COMMAND=${1:-}
 trap on_exit EXIT

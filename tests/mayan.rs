@@ -125,11 +125,19 @@ impl Mayan {
             .header("Accept", "application/json")
     }
 
-    /// GET, expecting success and JSON.
+    /// GET, expecting success and JSON. A 5xx is asked again a few times: Mayan answers
+    /// 500 for a list that includes a document its worker is deleting right then.
     fn get(&self, path: &str) -> Value {
-        let resp = self.request(reqwest::Method::GET, path).send().unwrap();
-        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-        resp.json().unwrap()
+        for _ in 0..20 {
+            let resp = self.request(reqwest::Method::GET, path).send().unwrap();
+            if resp.status().is_server_error() {
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+            return resp.json().unwrap();
+        }
+        panic!("GET {path}: server errors 20 times");
     }
 
     /// Every item of a list endpoint.
@@ -276,13 +284,19 @@ impl Doc {
 /// The demo's documents, with mailroom ids unique to this test run.
 fn demo_documents(run: &str) -> Vec<Doc> {
     let demo = demo();
-    let received = demo.report["started"].as_str().unwrap()[..10].to_string();
+    documents(demo.out.path(), &demo.report, Some(run))
+}
+
+/// The packaged documents of an output folder, with their index data as `mailroom run`
+/// computes it; mailroom ids `<run>-<document id>`, or as packaged when `run` is None.
+fn documents(out: &Path, report: &Value, run: Option<&str>) -> Vec<Doc> {
+    let received = report["started"].as_str().unwrap()[..10].to_string();
     let mut docs = Vec::new();
-    for d in demo.report["documents"].as_array().unwrap() {
+    for d in report["documents"].as_array().unwrap() {
         let Some(pdf) = d["pdf"].as_str() else {
             continue;
         };
-        let json = demo.out.path().join(d["json"].as_str().unwrap());
+        let json = out.join(d["json"].as_str().unwrap());
         let record: DocumentRecord =
             serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         let destination = match record.routing.as_ref().map(|r| &r.target) {
@@ -295,7 +309,11 @@ fn demo_documents(run: &str) -> Vec<Doc> {
             Some(mailroom::routing::Target::Unopened) => Destination::Unopened,
             None => Destination::Unrouted,
         };
-        let mailroom_id = format!("{run}-{}", record.id);
+        let mailroom_id = match run {
+            Some(run) => format!("{run}-{}", record.id),
+            None => record.mailroom_id.clone(),
+        };
+        assert!(!mailroom_id.is_empty());
         let mut fields = BTreeMap::new();
         fields.insert("mailroom_id".into(), mailroom_id.clone());
         fields.insert("document_id".into(), record.id.clone());
@@ -309,19 +327,14 @@ fn demo_documents(run: &str) -> Vec<Doc> {
             .cover_sheet
             .as_ref()
             .and_then(|c| c.case.clone())
-            .or_else(|| {
-                record
-                    .routing
-                    .as_ref()
-                    .and_then(|r| r.fields.get("aktenzeichen").cloned())
-            });
+            .filter(|c| !c.is_empty());
         if let Some(case) = case {
             fields.insert("case".into(), case);
         }
         docs.push(Doc {
             mailroom_id,
             record,
-            pdf: demo.out.path().join(pdf),
+            pdf: out.join(pdf),
             json,
             destination,
             fields,
@@ -563,4 +576,227 @@ fn wrong_settings_stop_the_delivery_before_the_first_document() {
         ..good
     });
     assert!(reason.contains("401") || reason.contains("403"), "{reason}");
+}
+
+// ------------------------------------------------------------------ mailroom run -> Mayan
+
+/// braunschweig.toml with `[delivery] target = "mayan"` for this Mayan; the token is not
+/// in it (the run gets it from `MAILROOM_DMS_TOKEN`).
+fn mayan_profile(mayan: &Mayan, dir: &Path) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join("profiles/braunschweig.toml")).unwrap();
+    assert!(
+        !text.contains("[delivery"),
+        "the profile sets no delivery of its own"
+    );
+    text.push_str(&format!(
+        r#"
+[delivery]
+target = "mayan"
+attempts = 3
+backoff_ms = 200
+
+[delivery.mayan]
+url = "{url}"
+document_type = "{document_type}"
+cabinet = "{cabinet}"
+cabinet_per_unit = true
+
+[delivery.mayan.metadata]
+document_id = "document_id"
+unit = "unit"
+received = "received"
+pages = "pages"
+case = "case"
+"#,
+        url = mayan.var("MAYAN_URL"),
+        document_type = mayan.var("MAYAN_DOCUMENT_TYPE"),
+        cabinet = mayan.var("MAYAN_CABINET"),
+    ));
+    let path = dir.join("mayan.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `mailroom run samples/demo --out OUT --profile PROFILE` with the token in the
+/// environment.
+fn mailroom_run(mayan: &Mayan, out: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    cmd.arg("run")
+        .arg(root().join("samples/demo"))
+        .arg("--out")
+        .arg(out)
+        .arg("--profile")
+        .arg(profile)
+        .env("MAILROOM_DMS_TOKEN", mayan.var("MAILROOM_DMS_TOKEN"));
+    cmd
+}
+
+fn run_to_end(mayan: &Mayan, out: &Path, profile: &Path) -> Value {
+    let r = mailroom_run(mayan, out, profile).output().unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "mailroom run:\n{}\n{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// Object ids of the delivered documents, by document id, from the run report.
+fn delivered_ids(report: &Value) -> BTreeMap<String, String> {
+    report["delivery"]["outcomes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, o)| o["status"] == "delivered")
+        .map(|(id, o)| (id.clone(), o["object_id"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Mayan holds each delivered document once, complete and equal to the packaged one,
+/// and nothing else; the confidential letters are not there.
+fn assert_mayan_holds_the_run(mayan: &Mayan, out: &Path, report: &Value) {
+    let docs = documents(out, report, None);
+    let delivered = delivered_ids(report);
+    let confidential: Vec<&Doc> = docs
+        .iter()
+        .filter(|d| d.destination == Destination::Unopened)
+        .collect();
+    assert!(confidential.len() >= 2, "the demo has confidential letters");
+    assert_eq!(delivered.len(), docs.len() - confidential.len());
+    let by_label = mayan.documents_by_label();
+    for (id, object_id) in &delivered {
+        assert_eq!(
+            by_label.get(id),
+            Some(&vec![object_id.parse::<u64>().unwrap()]),
+            "{id} in Mayan once, as the report says"
+        );
+    }
+    assert_eq!(by_label.len(), delivered.len(), "nothing else in Mayan");
+    for doc in docs.iter().filter(|d| delivered.contains_key(&d.record.id)) {
+        assert_holds(
+            mayan,
+            &delivered[&doc.record.id],
+            doc,
+            mayan.var("MAYAN_CABINET"),
+        );
+    }
+}
+
+#[test]
+fn mailroom_run_delivers_the_demo_to_mayan_and_a_second_run_sends_nothing() {
+    let mayan = fresh_mayan();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = mayan_profile(&mayan, dir.path());
+    let out = dir.path().join("out");
+
+    let report = run_to_end(&mayan, &out, &profile);
+    let summary = &report["delivery"];
+    assert_eq!(
+        summary["target"],
+        format!("mayan {}", mayan.var("MAYAN_URL"))
+    );
+    assert_eq!(summary["held"], 2, "{summary}");
+    assert_eq!(summary["pending"], 0, "{summary}");
+    assert_eq!(summary["rejected"], 0, "{summary}");
+    assert_eq!(summary["delivered_earlier"], 0, "{summary}");
+    assert_mayan_holds_the_run(&mayan, &out, &report);
+    let first = mayan.documents_by_label();
+
+    // The same command again: everything was delivered, nothing is sent.
+    let again = run_to_end(&mayan, &out, &profile);
+    assert_eq!(again["delivery"]["delivered_earlier"], summary["delivered"]);
+    assert_eq!(delivered_ids(&again), delivered_ids(&report));
+    assert_eq!(
+        mayan.documents_by_label(),
+        first,
+        "the second run sent nothing"
+    );
+
+    // The receipt of the last document is lost (the process died after Mayan took the
+    // document, before the journal line): the next run finds it instead of sending it.
+    let journal = out.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last_receipt = lines
+        .iter()
+        .rposition(|l| l.contains(r#""event":"delivered""#))
+        .unwrap();
+    let kept: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last_receipt)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(&journal, kept).unwrap();
+    let found = run_to_end(&mayan, &out, &profile);
+    assert_eq!(
+        found["delivery"]["found_after_unknown"], 1,
+        "{}",
+        found["delivery"]
+    );
+    assert_eq!(delivered_ids(&found), delivered_ids(&report));
+    assert_eq!(mayan.documents_by_label(), first, "found, not sent again");
+}
+
+#[test]
+fn mailroom_killed_during_delivery_to_mayan_then_rerun_delivers_every_document_once() {
+    let mayan = fresh_mayan();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = mayan_profile(&mayan, dir.path());
+    let out = dir.path().join("out");
+    let journal = out.join("journal.jsonl");
+    // Kill moments after delivery began, spread over the first documents' deliveries
+    // (each: upload, metadata, cabinet, waiting for Mayan's worker, read-back, about
+    // 3 s), so that the kills hit different steps; varied per test run.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let kills: Vec<u64> = (0..4).map(|i| 150 + (seed >> (i * 8)) % 6000).collect();
+    let mut interrupted = 0;
+    for ms in &kills {
+        let mut child = mailroom_run(&mayan, &out, &profile)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // wait for this run's `delivering` line (packaging comes first, once)
+        let before = std::fs::read_to_string(&journal)
+            .map(|t| t.matches(r#""event":"delivering""#).count())
+            .unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let now = std::fs::read_to_string(&journal)
+                .map(|t| t.matches(r#""event":"delivering""#).count())
+                .unwrap_or(0);
+            if now > before || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no delivery began");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(*ms));
+        if child.try_wait().unwrap().is_none() {
+            interrupted += 1;
+        }
+        // SIGKILL: no cleanup, as in a power cut
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        interrupted >= 2,
+        "kills at {kills:?} ms interrupted {interrupted} deliveries"
+    );
+    let report = run_to_end(&mayan, &out, &profile);
+    assert_eq!(report["delivery"]["pending"], 0, "{}", report["delivery"]);
+    eprintln!(
+        "mayan: kills at {kills:?} ms after delivery began; final run: {}",
+        serde_json::json!({
+            "delivered_earlier": report["delivery"]["delivered_earlier"],
+            "found_after_unknown": report["delivery"]["found_after_unknown"],
+        })
+    );
+    assert_mayan_holds_the_run(&mayan, &out, &report);
 }

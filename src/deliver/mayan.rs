@@ -57,8 +57,9 @@ pub struct MayanSettings {
     /// (a number).
     pub document_type: DocumentTypeRef,
     /// Mayan metadata type (its name) -> mailroom field name (see `mailroom profile`).
-    /// Every type must be attached to the document type in Mayan.
-    #[serde(default)]
+    /// Every type must be attached to the document type in Mayan. (`fields` is taken
+    /// as another name for this table, as the other targets call it.)
+    #[serde(default, alias = "fields")]
     pub metadata: BTreeMap<String, String>,
     /// The metadata type that holds the mailroom id.
     #[serde(default = "default_id_metadata")]

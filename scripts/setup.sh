@@ -13,6 +13,9 @@ PACKAGES=(
   tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng tesseract-ocr-osd
   # independent checkers of our output used by the tests and the evaluation
   poppler-utils qpdf
+  # the PDF/A checker (scripts/check_pdfa.py, run with /usr/bin/python3): pikepdf reads
+  # the PDF, fontTools the embedded font, Pillow's ImageCms (Little CMS) the ICC profile
+  python3 python3-pikepdf python3-fonttools python3-pil
   # fonts the sample generator renders letters with
   fonts-dejavu-core fonts-liberation2
   # TIFF tooling for test fixtures (tiffinfo, tiffcp)

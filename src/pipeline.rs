@@ -26,7 +26,8 @@ use crate::leptonica::Pix;
 use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
-use crate::package::transfer::{Capture, NoteInput, TransferNote};
+use crate::package::pdf::{Attachment, Relationship};
+use crate::package::transfer::{Capture, NoteInput, TransferNote, ATTACHMENT_NAME};
 use crate::package::{
     encode_image, DocumentRecord, FileRecord, OcrRecord, PageRecord, RemovalReason, RemovedPage,
     SourceRecord, Timings, DOCUMENT_SCHEMA_VERSION,
@@ -64,6 +65,8 @@ pub trait Observer: Sync {
     fn page_done(&self);
     /// An input was quarantined.
     fn quarantined(&self, item: &Quarantined);
+    /// Delivery of this many documents begins.
+    fn delivery_started(&self, _documents: usize) {}
     /// A document's delivery ended (delivered, held, rejected or left pending).
     fn delivered(&self, _document: &str, _outcome: &crate::deliver::engine::Outcome) {}
 }
@@ -543,12 +546,24 @@ impl Stages<'_> {
             .as_ref()
             .is_none_or(|r| r.target != Target::Unopened);
         let t = Instant::now();
-        let meta = PdfMeta {
-            title: &id,
-            created: &self.created.pdf_date(),
+        let unit = match routing.as_ref().map(|r| &r.target) {
+            Some(Target::Unit { unit }) => {
+                Some(self.routing.and_then(|set| set.unit(unit)).map_or_else(
+                    || unit.clone(),
+                    |u| {
+                        if u.name.contains(&u.code) {
+                            u.name.clone()
+                        } else {
+                            format!("{} {}", u.code, u.name)
+                        }
+                    },
+                ))
+            }
+            _ => None,
         };
         let no_text = PageText::default();
-        let pdf_of = |pages: &[&DocPage], _note: &[u8]| -> Result<Option<Vec<u8>>> {
+        // Every PDF carries the transfer note as an associated file (PDF/A-3).
+        let pdf_of = |pages: &[&DocPage], note: &[u8]| -> Result<Option<Vec<u8>>> {
             if pages.is_empty() {
                 return Ok(None);
             }
@@ -565,6 +580,21 @@ impl Stages<'_> {
                         .unwrap_or(&no_text),
                 })
                 .collect();
+            let attachments = [Attachment {
+                name: ATTACHMENT_NAME,
+                mime: "application/xml",
+                description: "Transfervermerk (BSI TR-03138 RESISCAN): capture, checks, hashes",
+                relationship: Relationship::Supplement,
+                bytes: note,
+            }];
+            let meta = PdfMeta {
+                title: &id,
+                created: self.created,
+                document_id: &id,
+                unit: unit.as_deref(),
+                profile: &self.req.profile.name,
+                attachments: &attachments,
+            };
             Ok(Some(pdf::write_pdf(&pdf_pages, &meta, self.font)?))
         };
         let mut sources: Vec<&SourceFile> = Vec::new();

@@ -476,10 +476,35 @@ impl Observer for TerminalObserver {
     }
 
     fn quarantined(&self, q: &Quarantined) {
-        let line = format!(
+        self.say(format!(
             "mailroom: quarantined {}: {} (stage {})",
             q.file, q.reason, q.stage
+        ));
+    }
+
+    fn delivery_started(&self, documents: usize) {
+        self.bar.reset();
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} documents delivered (eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        self.bar.set_length(documents as u64);
+    }
+
+    fn delivered(&self, document: &str, outcome: &crate::deliver::engine::Outcome) {
+        self.bar.inc(1);
+        if let crate::deliver::engine::Outcome::Rejected { reason } = outcome {
+            self.say(format!(
+                "mailroom: the target refused {document}: {reason} (copied to quarantine)"
+            ));
+        }
+    }
+}
+
+impl TerminalObserver {
+    fn say(&self, line: String) {
         if self.bar.is_hidden() {
             eprintln!("{line}");
         } else {

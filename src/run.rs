@@ -138,7 +138,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
         &mut journal,
         &opts.out,
         &items,
-        &|id, outcome| observer.delivered(id, outcome),
+        &ObserverProgress(observer),
     )?;
     report.delivery = Some(summary);
     write_atomic(
@@ -149,6 +149,18 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
         .check_conservation()
         .map_err(pipeline::AccountingError)?;
     Ok(report)
+}
+
+/// Passes delivery progress on to the run's observer.
+struct ObserverProgress<'a>(&'a dyn Observer);
+
+impl engine::Progress for ObserverProgress<'_> {
+    fn started(&self, documents: usize) {
+        self.0.delivery_started(documents);
+    }
+    fn done(&self, document: &str, outcome: &Outcome) {
+        self.0.delivered(document, outcome);
+    }
 }
 
 /// Decides what to do with the output folder.
@@ -220,10 +232,19 @@ fn plan(out: &Path, batch: &str, fingerprint: &str, force: bool, target: &str) -
             .into());
         }
     }
-    if journal::packaged(&entries) && out.join(REPORT_FILE).is_file() {
+    let report = out.join(REPORT_FILE).is_file();
+    if journal::packaged(&entries) && report {
         Ok(Plan::Deliver {
             run_id: run_id.clone(),
         })
+    } else if delivered > 0 {
+        // packaging again would give the documents new ids and deliver them twice
+        Err(OutputConflict(format!(
+            "{delivered} documents of {} were delivered, but {} is missing; restore it from a backup, or use a new output folder",
+            out.display(),
+            out.join(REPORT_FILE).display()
+        ))
+        .into())
     } else {
         Ok(Plan::Package)
     }
@@ -403,4 +424,104 @@ pub fn rejected(report: &RunReport) -> usize {
             .filter(|o| matches!(o, Outcome::Rejected { .. }))
             .count()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::Receipt;
+
+    fn started(batch: &str, listing: &str) -> Entry {
+        Entry::Started {
+            time: "t".into(),
+            run_id: "r1".into(),
+            batch: batch.into(),
+            listing_sha256: listing.into(),
+            profile: "p".into(),
+        }
+    }
+
+    fn write(out: &Path, entries: &[Entry]) {
+        let mut j = Journal::open(out).unwrap();
+        for e in entries {
+            j.append(e.clone()).unwrap();
+        }
+    }
+
+    fn conflict(r: Result<Plan>) -> String {
+        let e = r.unwrap_err();
+        assert!(e.is::<OutputConflict>(), "{e:#}");
+        e.to_string()
+    }
+
+    #[test]
+    fn the_journal_decides_between_packaging_resuming_and_refusing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let t = "folder /x";
+        assert_eq!(plan(out, "/b", "l", false, t).unwrap(), Plan::Package);
+        std::fs::write(out.join("other.txt"), "x").unwrap();
+        assert!(conflict(plan(out, "/b", "l", false, t)).contains("--force"));
+        assert_eq!(plan(out, "/b", "l", true, t).unwrap(), Plan::Package);
+        std::fs::remove_file(out.join("other.txt")).unwrap();
+
+        // interrupted packaging: package again
+        write(out, &[started("/b", "l")]);
+        assert_eq!(plan(out, "/b", "l", false, t).unwrap(), Plan::Package);
+        assert!(conflict(plan(out, "/c", "l", false, t)).contains("batch /b"));
+        assert!(conflict(plan(out, "/b", "changed", false, t)).contains("changed"));
+
+        // packaged, report present: resume delivery
+        write(
+            out,
+            &[Entry::Packaged {
+                time: "t".into(),
+                documents: 1,
+                chain_head: "h".into(),
+            }],
+        );
+        std::fs::write(out.join(REPORT_FILE), "{}").unwrap();
+        assert_eq!(
+            plan(out, "/b", "l", false, t).unwrap(),
+            Plan::Deliver {
+                run_id: "r1".into()
+            }
+        );
+        assert_eq!(plan(out, "/b", "l", true, t).unwrap(), Plan::Package);
+
+        // once delivered: no --force, no target switch, no repackaging without the report
+        write(
+            out,
+            &[
+                Entry::Delivering {
+                    time: "t".into(),
+                    target: t.into(),
+                },
+                Entry::Delivered {
+                    document: "d".into(),
+                    receipt: Receipt {
+                        target: t.into(),
+                        object_id: "1".into(),
+                        time: "t".into(),
+                    },
+                    found: false,
+                },
+            ],
+        );
+        assert!(conflict(plan(out, "/b", "l", true, t)).contains("already delivered"));
+        assert!(conflict(plan(out, "/b", "l", false, "enaio https://dms/")).contains("folder /x"));
+        std::fs::remove_file(out.join(REPORT_FILE)).unwrap();
+        assert!(conflict(plan(out, "/b", "l", false, t)).contains("missing"));
+    }
+
+    #[test]
+    fn run_ids_are_time_stamped_and_differ() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("20") && a.contains('T') && a.len() == 23,
+            "{a}"
+        );
+    }
 }

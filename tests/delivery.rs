@@ -279,6 +279,39 @@ fn the_transfer_note_records_who_where_what_checks_and_every_hash() {
         ] {
             assert!(checks.contains(&want), "{want} missing: {checks:?}");
         }
+        // the same note is embedded in the PDF (PDF/A-3 associated file)
+        let pdf = out
+            .join("documents")
+            .join(format!("{}.pdf", record["id"].as_str().unwrap()));
+        let xml = out.join("note.xml");
+        let saved = tool(
+            "pdfdetach",
+            &[
+                "-savefile".as_ref(),
+                "transfervermerk.xml".as_ref(),
+                "-o".as_ref(),
+                xml.as_os_str(),
+                pdf.as_os_str(),
+            ],
+        );
+        assert!(
+            saved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&saved.stderr)
+        );
+        let xml_text = std::fs::read_to_string(&xml).unwrap();
+        std::fs::remove_file(&xml).unwrap();
+        assert!(
+            xml_text.contains("operator=\"Erika Mustermann\""),
+            "{xml_text}"
+        );
+        assert!(xml_text.contains("scanner=\"Kodak i4250\""), "{xml_text}");
+        for p in note["pages"].as_array().unwrap() {
+            assert!(
+                xml_text.contains(p["page_sha256"].as_str().unwrap()),
+                "page hash missing from the embedded note"
+            );
+        }
         // every page of the PDF and every removed page, with both hashes
         let pages = record["pages"].as_array().unwrap();
         let removed = record["removed_pages"].as_array().unwrap();

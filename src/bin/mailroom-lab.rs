@@ -1,11 +1,13 @@
 //! `mailroom-lab`: the measuring tools. `generate` writes a batch of realistic scanned
-//! letters with ground truth; `evaluate` scores a run's output against that truth.
+//! letters with ground truth; `evaluate` scores a run's output against that truth;
+//! `dms-server` runs an enaio test server (both REST APIs) for delivery tests.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use mailroom::lab::dms_server::{FaultPlan, ObjectType, ServerConfig};
 use mailroom::lab::evaluate::{evaluate_tesseract_tsv, evaluate_with, EvalOptions};
 use mailroom::lab::generate::{generate, GenerateSpec};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
@@ -15,7 +17,7 @@ use mailroom::lab::truth::{Truth, TRUTH_FILE};
     name = "mailroom-lab",
     version,
     about = "Generates batches with ground truth and measures mailroom's accuracy on them",
-    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10\n  mailroom-lab evaluate /tmp/out40 --batch /tmp/batch40 --min-routing-accuracy 0.98"
+    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10\n  mailroom-lab evaluate /tmp/out40 --batch /tmp/batch40 --min-routing-accuracy 0.98\n  mailroom-lab dms-server --port 8680 --state /tmp/enaio --user post --password-file /tmp/pw --parents FB10,Abt504,POST"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -78,6 +80,45 @@ enum Cmd {
         #[arg(long)]
         tesseract_tsv: bool,
     },
+    /// Run an enaio test server (DMS service and OSRest APIs) on 127.0.0.1; prints
+    /// `listening on http://127.0.0.1:PORT` first, then logs requests on stderr
+    #[command(after_help = "Test endpoints (no login): GET /_test/objects, \
+GET /_test/objects/ID/content, GET /_test/folders, GET /_test/stats, GET|POST /_test/faults.\n\
+Fault spec: comma list of KIND[#N]=ACTION; KIND insert|search|info|all; ACTION \
+STATUS[:retry-after=S] | timeout[:MS] | late-store[:MS] | reset-after-store | reset | \
+ok-without-id | slow:MS.\nExample: --faults 'insert#2=500,insert#3=503:retry-after=1,all=slow:200'")]
+    DmsServer {
+        /// Port on 127.0.0.1; 0 picks a free one
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Folder for the stored objects (index.json and content/); kept across restarts
+        #[arg(long)]
+        state: PathBuf,
+        /// Require this HTTP Basic user on every API request (with --password-file)
+        #[arg(long, requires = "password_file")]
+        user: Option<String>,
+        /// File holding the password (first line); never on the command line
+        #[arg(long, requires = "user")]
+        password_file: Option<PathBuf>,
+        /// Document types: Name[=numeric id],... (ids numbered from 262145 if not given)
+        #[arg(long, default_value = "Posteingang,Gesundheitsakte")]
+        types: String,
+        /// Folder type of the parents: Name[=numeric id] (id 6 if not given)
+        #[arg(long, default_value = "Ordner")]
+        folder_type: String,
+        /// The folder type's key field (what a parent search looks for)
+        #[arg(long, default_value = "Kennung")]
+        folder_field: String,
+        /// Keys of the folders to create, e.g. FB10,Abt504,POST
+        #[arg(long, default_value = "")]
+        parents: String,
+        /// Index fields documents may have (others are refused with 422); default: any
+        #[arg(long)]
+        fields: Option<String>,
+        /// Fault plan, e.g. insert#2=500,insert#3=503:retry-after=1,all=slow:200
+        #[arg(long, default_value = "")]
+        faults: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +133,61 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match Cli::parse().command {
+        Cmd::DmsServer {
+            port,
+            state,
+            user,
+            password_file,
+            types,
+            folder_type,
+            folder_field,
+            parents,
+            fields,
+            faults,
+        } => {
+            let login = match (user, password_file) {
+                (Some(u), Some(f)) => {
+                    let text = std::fs::read_to_string(&f)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+                    let password = text.lines().next().unwrap_or("").to_string();
+                    Some((u, password))
+                }
+                _ => None,
+            };
+            let folder_type = match ObjectType::parse_list(&folder_type, 6)?.as_slice() {
+                [t] => t.clone(),
+                _ => bail!("--folder-type takes one type"),
+            };
+            let types = ObjectType::parse_list(&types, 262145)?;
+            if types
+                .iter()
+                .any(|t| t.name == folder_type.name || t.id == folder_type.id)
+            {
+                bail!(
+                    "the folder type {} is also a document type",
+                    folder_type.name
+                );
+            }
+            let list = |s: &str| -> Vec<String> {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            mailroom::lab::dms_server::run(ServerConfig {
+                port,
+                state,
+                login,
+                types,
+                folder_type,
+                folder_field,
+                parents: list(&parents),
+                fields: fields.as_deref().map(list),
+                faults: FaultPlan::parse(&faults)?,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Generate {
             out,
             pages,

@@ -80,6 +80,18 @@ pub struct DeliverySummary {
     pub outcomes: BTreeMap<String, Outcome>,
 }
 
+/// Told about the delivery as it goes (e.g. a progress bar).
+pub trait Progress {
+    /// Delivery of `documents` documents begins (those without a final outcome yet).
+    fn started(&self, _documents: usize) {}
+    /// A document's delivery ended.
+    fn done(&self, _document: &str, _outcome: &Outcome) {}
+}
+
+/// No progress reporting.
+pub struct Quiet;
+impl Progress for Quiet {}
+
 /// Delivers `items` in order. Returns the summary; errors only when the journal or the
 /// output folder cannot be written (then nothing more can be proven).
 pub fn deliver_all(
@@ -88,7 +100,7 @@ pub fn deliver_all(
     journal: &mut Journal,
     out: &Path,
     items: &[Item],
-    progress: &dyn Fn(&str, &Outcome),
+    progress: &dyn Progress,
 ) -> Result<DeliverySummary> {
     let states = journal.states();
     let mut summary = DeliverySummary {
@@ -124,6 +136,7 @@ pub fn deliver_all(
         }
     }
     if !todo.is_empty() {
+        progress.started(todo.len());
         journal.append(Entry::Delivering {
             time: Utc::now().rfc3339(),
             target: summary.target.clone(),
@@ -144,7 +157,7 @@ pub fn deliver_all(
             } else {
                 deliver_one(target, settings, journal, out, item, unknown, &mut summary)?
             };
-            progress(id, &outcome);
+            progress.done(id, &outcome);
             summary.outcomes.insert(id.clone(), outcome);
         }
     }

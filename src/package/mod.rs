@@ -1,6 +1,8 @@
 //! Packaging: a document's pages become a searchable PDF and a JSON sidecar describing
 //! every page (source, hash, resolution, OCR text and words) and the PDF itself.
 
+pub mod font;
+pub mod icc;
 pub mod pdf;
 pub mod transfer;
 

@@ -45,5 +45,8 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 
+# Mayan EDMS for the delivery tests (tests/mayan.rs): apt packages, venv, database (slow once)
+bash "$(dirname "$0")/mayan.sh" install
+
 tesseract --list-langs 2>/dev/null | grep -qx deu || { echo "setup: tesseract lacks the deu model" >&2; exit 1; }
 echo "setup: ok (tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))" >&2

@@ -11,5 +11,7 @@ done
 
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+# The local Mayan EDMS that tests/mayan.rs delivers to (seconds when it runs already)
+bash scripts/mayan.sh start
 # Release build: the image work in the tests is far too slow without optimisation.
 cargo test --release

@@ -1708,5 +1708,8 @@ fn sigkill_in_the_middle_of_delivery_again_and_again_files_every_document_once()
     assert_eq!(packaged, 1, "{text}");
     // the kills did land inside delivery: several delivery runs, each cut short
     let runs = text.matches("\"event\":\"delivering\"").count();
-    assert!(runs >= 4, "only {runs} delivery runs for kills at {kills:?} ms:\n{text}");
+    assert!(
+        runs >= 4,
+        "only {runs} delivery runs for kills at {kills:?} ms:\n{text}"
+    );
 }

@@ -125,4 +125,7 @@ pub struct Quarantined {
     pub pages: usize,
     /// Where the copy of the file lies, relative to the output folder.
     pub copy: String,
+    /// SHA-256 of the copy (`mailroom verify` checks it).
+    #[serde(default)]
+    pub sha256: Option<String>,
 }

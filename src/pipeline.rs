@@ -805,6 +805,11 @@ pub fn document_id(index: usize, rel: &str) -> String {
     format!("{:04}-{}", index + 1, safe)
 }
 
+/// The text of a quarantined file's `.reason.txt` (`mailroom verify` rebuilds it).
+pub fn reason_note(file: &str, stage: Stage, reason: &str, pages: usize) -> String {
+    format!("file: {file}\nstage: {stage}\nreason: {reason}\npages: {pages}\n")
+}
+
 /// Copies a failed input into `<out>/quarantine/` with a `.reason.txt` beside it.
 fn quarantine(
     out: &Path,
@@ -819,12 +824,11 @@ fn quarantine(
     let copy = dir.join(&flat);
     std::fs::copy(&c.path, &copy)
         .with_context(|| format!("cannot copy {} into quarantine", c.path.display()))?;
-    let note = format!(
-        "file: {}\nstage: {stage}\nreason: {reason}\npages: {pages}\n",
-        c.rel
-    );
+    let note = reason_note(&c.rel, stage, reason, pages);
     write_atomic(&dir.join(format!("{flat}.reason.txt")), note.as_bytes())?;
+    let sha256 = crate::fsutil::sha256_file(&copy).ok();
     Ok(Quarantined {
+        sha256,
         file: c.rel.clone(),
         stage,
         reason: reason.to_string(),

@@ -576,6 +576,7 @@ mod tests {
                 reason: "file is empty (0 bytes)".into(),
                 pages: 1,
                 copy: "quarantine/bad.tif".into(),
+                sha256: None,
             }],
             ignored: vec![],
             chain: vec![],

@@ -141,10 +141,12 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
         &ObserverProgress(observer),
     )?;
     report.delivery = Some(summary);
-    write_atomic(
-        &opts.out.join(REPORT_FILE),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
+    let bytes = serde_json::to_vec_pretty(&report)?;
+    write_atomic(&opts.out.join(REPORT_FILE), &bytes)?;
+    journal.append(Entry::Reported {
+        time: Utc::now().rfc3339(),
+        report_sha256: sha256_hex(&bytes),
+    })?;
     report
         .check_conservation()
         .map_err(pipeline::AccountingError)?;

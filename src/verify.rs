@@ -1,12 +1,14 @@
 //! `mailroom verify <OUT>`: proves that an output folder is as the run left it, or names
 //! what changed. Checks, in order:
+//! 0. `report.json` hashes to what the journal recorded when the run last wrote it;
 //! 1. the report's hash chain is consistent link by link, and its head equals the head
 //!    the journal recorded when packaging finished (so the chain in `report.json` was not
 //!    rewritten);
 //! 2. every document's JSON record hashes to its link;
 //! 3. every PDF and evidence PDF hashes to what its record says (size too), and the
 //!    transfer note names the same PDF hash;
-//! 4. every copy delivered to a folder target is the same PDF.
+//! 4. every copy delivered to a folder target is the same PDF, and every quarantined
+//!    input's copy hashes to what the report recorded.
 
 use std::path::Path;
 
@@ -83,8 +85,32 @@ pub fn verify(out: &Path) -> Result<Verification> {
     let report_path = out.join(REPORT_FILE);
     let bytes = std::fs::read(&report_path)
         .with_context(|| format!("cannot read {}", report_path.display()))?;
-    let report: RunReport = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a mailroom run report", report_path.display()))?;
+    let entries = journal::Journal::read(out)?.unwrap_or_default();
+    let report_sha256 = crate::fsutil::sha256_hex(&bytes);
+    let report: RunReport = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        // a report the run wrote parsed; one that does not was changed since
+        Err(e) if journal::run_id(&entries).is_some() => return Ok(Verification {
+            out: out.display().to_string(),
+            run_id: journal::run_id(&entries).unwrap_or_default().to_string(),
+            documents: 0,
+            files_checked: 1,
+            chain_head: String::new(),
+            findings: vec![Finding {
+                file: REPORT_FILE.into(),
+                problem: Problem::Changed,
+                detail: format!(
+                    "no longer a readable run report ({e}); nothing else can be checked without it"
+                ),
+            }],
+        }),
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context(format!(
+                "{} is not a mailroom run report",
+                report_path.display()
+            )))
+        }
+    };
     let mut v = Verification {
         out: out.display().to_string(),
         run_id: report.run_id.clone(),
@@ -119,11 +145,28 @@ pub fn verify(out: &Path) -> Result<Verification> {
         }
         previous = l.hash.clone();
     }
-    let journal_head = journal::Journal::read(out)?.and_then(|entries| {
-        entries.iter().rev().find_map(|e| match e {
-            Entry::Packaged { chain_head, .. } => Some(chain_head.clone()),
-            _ => None,
-        })
+    // 0. The report is the one the run last wrote.
+    let reported = entries.iter().rev().find_map(|e| match e {
+        Entry::Reported { report_sha256, .. } => Some(report_sha256.clone()),
+        _ => None,
+    });
+    v.files_checked += 1;
+    match reported {
+        Some(h) if h == report_sha256 => {}
+        Some(h) => find(
+            REPORT_FILE,
+            Problem::Changed,
+            format!("sha256 {report_sha256}, the run wrote {h}"),
+        ),
+        None => find(
+            journal::JOURNAL_FILE,
+            Problem::Missing,
+            "no record of the report's hash: the report cannot be checked".into(),
+        ),
+    }
+    let journal_head = entries.iter().rev().find_map(|e| match e {
+        Entry::Packaged { chain_head, .. } => Some(chain_head.clone()),
+        _ => None,
     });
     match journal_head {
         Some(h) if h == v.chain_head => {}
@@ -153,13 +196,40 @@ pub fn verify(out: &Path) -> Result<Verification> {
 
     // 2.-4. Every record and file.
     let mut delivered_copies = Vec::new();
-    if let Some(entries) = journal::Journal::read(out)? {
-        for (doc, state) in journal::states(&entries) {
-            if let journal::DocState::Delivered(r) = state {
-                if let Some(root) = r.target.strip_prefix("folder ") {
-                    delivered_copies.push((doc, Path::new(root).join(&r.object_id)));
-                }
+    for (doc, state) in journal::states(&entries) {
+        if let journal::DocState::Delivered(r) = state {
+            if let Some(root) = r.target.strip_prefix("folder ") {
+                delivered_copies.push((doc, Path::new(root).join(&r.object_id)));
             }
+        }
+    }
+    for q in &report.quarantined {
+        v.files_checked += 1;
+        match (sha256_file(&out.join(&q.copy)), &q.sha256) {
+            (Ok(h), Some(want)) if &h == want => {}
+            (Ok(h), Some(want)) => find(
+                &q.copy,
+                Problem::Changed,
+                format!("sha256 {h}, recorded {want}"),
+            ),
+            (Ok(_), None) => {}
+            (Err(_), _) => find(
+                &q.copy,
+                Problem::Missing,
+                "quarantined copy not found".into(),
+            ),
+        }
+        let note_rel = format!("{}.reason.txt", q.copy);
+        v.files_checked += 1;
+        let want = crate::pipeline::reason_note(&q.file, q.stage, &q.reason, q.pages);
+        match std::fs::read(out.join(&note_rel)) {
+            Ok(b) if b == want.as_bytes() => {}
+            Ok(_) => find(
+                &note_rel,
+                Problem::Changed,
+                "differs from the quarantine entry in the report".into(),
+            ),
+            Err(_) => find(&note_rel, Problem::Missing, "reason file not found".into()),
         }
     }
     for (doc, link) in report.documents.iter().zip(&report.chain) {

@@ -157,17 +157,26 @@ fn folder_delivery_files_per_unit_with_index_files_and_a_rerun_sends_nothing_twi
 #[test]
 fn verify_names_each_altered_file_and_a_rewritten_chain() {
     let batch = TempBatch::generate(6, 606);
+    // one bad input, so that the quarantine holds a copy to check too
+    std::fs::write(
+        batch.path().join("zz_broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
     let out = tempfile::tempdir().unwrap();
     let out = out.path();
     let r = run_batch(batch.path(), out, &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     let v = mailroom(&["verify".as_ref(), out.as_os_str()]);
     assert_eq!(v.code, 0, "{}", v.stdout);
     assert!(v.stdout.contains("intact"), "{}", v.stdout);
 
     let mut checked = 0;
-    for dir in ["documents", "evidence"] {
+    for dir in ["documents", "evidence", "quarantine", "."] {
         for rel in files(&out.join(dir)) {
+            if dir == "." && rel != Path::new("report.json") {
+                continue; // the journal itself is the anchor; delivered/ copies are links
+            }
             let path = out.join(dir).join(&rel);
             let original = std::fs::read(&path).unwrap();
             let mut changed = original.clone();
@@ -184,7 +193,7 @@ fn verify_names_each_altered_file_and_a_rewritten_chain() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "too few files checked: {checked}");
+    assert!(checked >= 6, "too few files checked: {checked}");
     let v = mailroom(&["verify".as_ref(), out.as_os_str()]);
     assert_eq!(v.code, 0, "restored files must verify:\n{}", v.stdout);
 

@@ -44,6 +44,8 @@ pub enum Entry {
         documents: usize,
         chain_head: String,
     },
+    /// `report.json` was (re)written with this hash: `mailroom verify` compares.
+    Reported { time: String, report_sha256: String },
     /// A delivery run began (the first, or a resume).
     Delivering { time: String, target: String },
     /// About to send a document; its outcome is unknown until a later line says.
@@ -206,6 +208,7 @@ pub fn states(entries: &[Entry]) -> BTreeMap<String, DocState> {
                 map.insert(document.clone(), DocState::Held(reason.clone()));
             }
             Entry::Started { .. }
+            | Entry::Reported { .. }
             | Entry::Packaged { .. }
             | Entry::Delivering { .. }
             | Entry::Failed { .. } => {}

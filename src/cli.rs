@@ -32,10 +32,11 @@ pub enum ExitCode {
     long_about = "mailroom reads a batch of scanned pages (PNG, JPEG, TIFF incl. multi-page and \
 CCITT G4), cleans them, recognises the text with Tesseract on all cores, reads barcodes and Kodak \
 patch codes, splits the page stream into documents at separator and cover sheets, routes each \
-document to its organisation unit, and writes one searchable PDF and one JSON file per document. \
-Unreadable files go to quarantine with a reason; the run report proves that every page was \
-delivered, kept as evidence or quarantined.",
-    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom run samples/stream --out /tmp/stream --profile profiles/stream.toml\n  mailroom route --dry-run /tmp/out --profile profiles/braunschweig.toml\n  mailroom coversheet --unit 61 --case 61.2-0815/2026 --pages 3 --out deckblatt.pdf\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files or refused documents, 4 page accounting mismatch, 5 documents pending delivery (run again), 6 verify found alterations."
+document to its organisation unit, writes one searchable PDF/A and one JSON file (with its \
+transfer note) per document, and delivers each exactly once to a folder, enaio or Mayan EDMS, \
+resuming where a run stopped. Unreadable files go to quarantine with a reason; the run report \
+proves that every page was delivered, kept as evidence or quarantined.",
+    after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run /scans/2026-11-28 --out /archive/2026-11-28 --jobs 8 --profile profiles/default.toml\n  mailroom run batch/ --out out/ --json | jq .counts\n  mailroom run samples/stream --out /tmp/stream --profile profiles/stream.toml\n  mailroom route --dry-run /tmp/out --profile profiles/braunschweig.toml\n  mailroom coversheet --unit 61 --case 61.2-0815/2026 --pages 3 --out deckblatt.pdf\n  mailroom verify /archive/2026-11-28\n  mailroom profile > my-profile.toml\n\nExit codes: 0 all delivered, 1 fatal error, 2 usage error, 3 completed with quarantined files or refused documents, 4 page accounting mismatch, 5 documents pending delivery (run again), 6 verify found alterations."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -66,7 +67,7 @@ Examples:\n  mailroom coversheet --unit 61 --out deckblatt-61.pdf\n  mailroom co
     Route(RouteArgs),
     /// Check an output folder: every file's hash and the report's hash chain.
     #[command(
-        after_help = "Recomputes the SHA-256 of every PDF, evidence PDF and JSON record the report lists, \
+        after_help = "Checks report.json against the hash the journal recorded, recomputes the SHA-256 of every PDF, evidence PDF, JSON record and quarantined copy the report lists, \
 the hash chain over the records, and compares the chain's head with the journal. Names every file \
 that was changed, removed or added to the chain.\n\nExamples:\n  mailroom verify /archive/2026-11-28\n  mailroom verify out/ --json\n\n\
 Exit codes: 0 intact, 6 something was altered, 1 the folder cannot be read, 2 usage."

@@ -90,20 +90,22 @@ pub fn verify(out: &Path) -> Result<Verification> {
     let report: RunReport = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         // a report the run wrote parsed; one that does not was changed since
-        Err(e) if journal::run_id(&entries).is_some() => return Ok(Verification {
-            out: out.display().to_string(),
-            run_id: journal::run_id(&entries).unwrap_or_default().to_string(),
-            documents: 0,
-            files_checked: 1,
-            chain_head: String::new(),
-            findings: vec![Finding {
-                file: REPORT_FILE.into(),
-                problem: Problem::Changed,
-                detail: format!(
+        Err(e) if journal::run_id(&entries).is_some() => {
+            return Ok(Verification {
+                out: out.display().to_string(),
+                run_id: journal::run_id(&entries).unwrap_or_default().to_string(),
+                documents: 0,
+                files_checked: 1,
+                chain_head: String::new(),
+                findings: vec![Finding {
+                    file: REPORT_FILE.into(),
+                    problem: Problem::Changed,
+                    detail: format!(
                     "no longer a readable run report ({e}); nothing else can be checked without it"
                 ),
-            }],
-        }),
+                }],
+            })
+        }
         Err(e) => {
             return Err(anyhow::Error::from(e).context(format!(
                 "{} is not a mailroom run report",

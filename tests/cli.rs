@@ -148,7 +148,7 @@ fn pdfs_pass_qpdf_and_pdfinfo_agrees_with_the_json() {
             record["pdf"]["sha256"].as_str().unwrap(),
             mailroom::fsutil::sha256_hex(&bytes)
         );
-        assert_eq!(record["schema_version"], 3);
+        assert_eq!(record["schema_version"], 4);
     }
 }
 

@@ -306,17 +306,13 @@ impl EnaioTarget {
         value: &str,
         what: &str,
     ) -> Result<Vec<String>, DeliveryError> {
-        let req = self
-            .client
-            .post(self.url("/api/dms/objects/search"))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(&dms_search_body(object_type, field, value));
-        let resp = http::send(http::authorize(req, Some(&self.creds)), what)?;
-        let body: Value = resp
-            .json()
-            .map_err(|e| DeliveryError::transient(format!("{what}: unreadable answer ({e})")))?;
-        dms_search_ids(&body)
-            .ok_or_else(|| DeliveryError::transient(format!("{what}: answer without `objects`")))
+        self.search(
+            "/api/dms/objects/search",
+            &dms_search_body(object_type, field, value),
+            what,
+            dms_search_ids,
+            "answer without `objects`",
+        )
     }
 
     /// OSRest: ids (`osid`) of the objects of type `type_id` whose `field` equals `value`.
@@ -327,18 +323,34 @@ impl EnaioTarget {
         value: &str,
         what: &str,
     ) -> Result<Vec<String>, DeliveryError> {
+        self.search(
+            "/osrest/api/documents/search",
+            &osrest_search_body(type_id, field, value),
+            what,
+            osrest_search_ids,
+            "answer is not a list of objects",
+        )
+    }
+
+    /// POSTs a search and reads the ids from the answer with `ids`.
+    fn search(
+        &self,
+        path: &str,
+        body: &Value,
+        what: &str,
+        ids: fn(&Value) -> Option<Vec<String>>,
+        bad_shape: &str,
+    ) -> Result<Vec<String>, DeliveryError> {
         let req = self
             .client
-            .post(self.url("/osrest/api/documents/search"))
+            .post(self.url(path))
             .header(reqwest::header::ACCEPT, "application/json")
-            .json(&osrest_search_body(type_id, field, value));
+            .json(body);
         let resp = http::send(http::authorize(req, Some(&self.creds)), what)?;
-        let body: Value = resp
+        let answer: Value = resp
             .json()
             .map_err(|e| DeliveryError::transient(format!("{what}: unreadable answer ({e})")))?;
-        osrest_search_ids(&body).ok_or_else(|| {
-            DeliveryError::transient(format!("{what}: answer is not a list of objects"))
-        })
+        ids(&answer).ok_or_else(|| DeliveryError::transient(format!("{what}: {bad_shape}")))
     }
 
     fn pdf_part(&self, parcel: &Parcel) -> Result<(Vec<u8>, String), DeliveryError> {

@@ -18,6 +18,7 @@ use super::journal::sync_dir;
 use super::{DeliveryError, Destination, Parcel, Receipt, Target};
 use crate::clock::Utc;
 use crate::fsutil::sha256_file;
+use crate::package::pdf::xml_escape;
 
 /// `[delivery.folder]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,24 +221,6 @@ pub fn dmsdata_xml(settings: &FolderSettings, parcel: &Parcel, pdf_name: &str) -
         id = xml_escape(parcel.mailroom_id),
         fields = fields.replace("<Field", "  <Field"),
     )
-}
-
-/// Escapes text for XML content and attribute values; drops characters XML 1.0 forbids.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

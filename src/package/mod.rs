@@ -151,6 +151,8 @@ pub struct DocumentRecord {
     pub routing: Option<crate::routing::RoutingRecord>,
     /// The transfer note (RESISCAN): capture facts, checks, hashes of every source page
     /// and of the PDF. The same note, without the PDF's own hash, is embedded in the PDF.
+    /// (Empty when read from a schema-3 record, written before transfer notes existed.)
+    #[serde(default)]
     pub transfer_note: transfer::TransferNote,
     /// The input files the pages came from, in page order.
     pub sources: Vec<SourceRecord>,

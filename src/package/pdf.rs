@@ -410,8 +410,9 @@ fn xml_chars(s: &str) -> String {
 }
 
 /// Text for XML character data and attribute values: the five special characters
-/// escaped, characters XML 1.0 does not allow left out.
-fn xml_escape(s: &str) -> String {
+/// escaped, characters XML 1.0 does not allow left out. Shared by every XML mailroom
+/// writes (XMP, the transfer note, DMSData index files).
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in xml_chars(s).chars() {
         match c {

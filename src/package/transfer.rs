@@ -8,15 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::pdf::xml_escape;
 use super::{PageRecord, RemovedPage, SourceRecord};
-use crate::deliver::folder::xml_escape;
 use crate::separation::{DocumentFlag, SeparationRecord};
 
 /// The name of the embedded file.
 pub const ATTACHMENT_NAME: &str = "transfervermerk.xml";
 
 /// Facts about the capture that are the same for every document of a run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Capture {
     /// Who scanned (`--operator`, `MAILROOM_OPERATOR`, or the login name).
     pub operator: String,
@@ -76,7 +76,7 @@ pub struct NotePage {
 }
 
 /// The transfer note of one document.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TransferNote {
     pub document_id: String,
     pub mailroom_id: String,

@@ -29,6 +29,7 @@ pub mod report;
 pub mod routing;
 pub mod run;
 pub mod separation;
+pub mod validate;
 pub mod verify;
 
 /// Version string written into every output file.

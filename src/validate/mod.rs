@@ -1,0 +1,131 @@
+//! `mailroom validate`: acceptance checks of a contractor's delivery of digitised files.
+//!
+//! A delivery is a BagIt bag (RFC 8493) plus an inventory of the files the city ordered.
+//! Cheap checks run on the whole lot (bag structure, every hash, inventory, page counts,
+//! resolution); the expensive ones (image quality, OCR legibility) on an ISO 2859-1
+//! sample drawn reproducibly from a seed. Every check yields [`Finding`]s; the lot is
+//! accepted or rejected from them, and the report lists every finding that led there.
+//!
+//! Parts: [`bagit`] (structure, Payload-Oxum, manifests), [`inventory`] (the CSV against
+//! the payload), [`sampling`] (ISO 2859-1 tables and the seeded draw), [`quality`] (per
+//! page image checks), [`html`] (the archivable report page).
+
+pub mod bagit;
+pub mod html;
+pub mod inventory;
+pub mod quality;
+pub mod sampling;
+
+use serde::{Deserialize, Serialize};
+
+/// What a finding is about. Names are stable: they appear in the JSON report and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    // -- the bag (100 % of the lot)
+    /// `bagit.txt` missing or not a BagIt declaration; `data/` missing.
+    BagInvalid,
+    /// `bag-info.txt` Payload-Oxum differs from the payload's bytes or file count.
+    PayloadOxumMismatch,
+    /// A file the manifest lists is not in the payload.
+    MissingFile,
+    /// A payload file the manifest does not list.
+    ExtraFile,
+    /// A payload file whose SHA-256 differs from the manifest.
+    AlteredFile,
+    /// A tag file (bagit.txt, bag-info.txt, manifest) whose SHA-256 differs from the
+    /// tag manifest, or a tag file the tag manifest lists that is missing.
+    AlteredTagFile,
+    // -- the inventory (100 %)
+    /// A file the inventory names is not in the payload.
+    NotDelivered,
+    /// A payload file the inventory does not name.
+    NotOrdered,
+    /// The file's page count differs from the inventory's.
+    PageCountMismatch,
+    /// The same content (SHA-256) under two files.
+    DuplicateFile,
+    /// A payload file that cannot be read as pages (unknown format, broken).
+    Unreadable,
+    // -- per page: resolution on 100 %, the rest on the sample
+    /// Resolution below the profile's minimum (from metadata, or from the pixel size of
+    /// an A4/A3 page).
+    LowResolution,
+    /// Skew beyond the tolerance.
+    Skewed,
+    /// The page is upside down or sideways.
+    WrongOrientation,
+    /// A blank page inside a file.
+    BlankPage,
+    /// Black borders or content cut off at an edge.
+    BlackBorder,
+    /// Mean OCR confidence below the threshold.
+    Illegible,
+}
+
+impl FindingKind {
+    /// Whether the finding makes the page (or file) nonconforming in the sense of ISO
+    /// 2859-1 (counted against the acceptance number), as opposed to a lot-level defect
+    /// that rejects the lot by itself (broken bag, altered or missing files).
+    pub fn is_lot_defect(self) -> bool {
+        use FindingKind::*;
+        matches!(
+            self,
+            BagInvalid
+                | PayloadOxumMismatch
+                | MissingFile
+                | ExtraFile
+                | AlteredFile
+                | AlteredTagFile
+                | NotDelivered
+                | NotOrdered
+                | PageCountMismatch
+                | DuplicateFile
+                | Unreadable
+        )
+    }
+}
+
+/// One thing found wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// Path relative to the bag (`data/...` for payload files), when about a file.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<String>,
+    /// 1-based page within the file, when about a page.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub page: Option<usize>,
+    /// The inventory's id (Akte) of the file, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub item: Option<String>,
+    /// What exactly, with the numbers (expected vs found).
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn file(kind: FindingKind, file: impl Into<String>, detail: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            file: Some(file.into()),
+            page: None,
+            item: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn page(
+        kind: FindingKind,
+        file: impl Into<String>,
+        page: usize,
+        detail: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            kind,
+            file: Some(file.into()),
+            page: Some(page),
+            item: None,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: written in the validate work (issue 7).

@@ -129,3 +129,83 @@ impl Finding {
         }
     }
 }
+
+/// A payload file as found in the bag (hashed while checking the manifest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadFile {
+    /// Path relative to the bag, with `/`, starting with `data/`.
+    pub rel: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A page of the lot: file (relative to the bag) and 1-based page.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PageRef {
+    pub file: String,
+    pub page: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accept,
+    Reject,
+}
+
+/// The lot in numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LotSummary {
+    pub files: usize,
+    pub pages: usize,
+    pub bytes: u64,
+}
+
+/// The hash phase: every payload byte, read once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HashSummary {
+    pub bytes: u64,
+    pub seconds: f64,
+    pub mb_per_second: f64,
+}
+
+/// The ISO 2859-1 plan used and what the sample showed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SamplingSummary {
+    /// e.g. "II" (general inspection level).
+    pub inspection_level: String,
+    pub aql: f64,
+    pub lot_size: usize,
+    pub code_letter: char,
+    pub sample_size: usize,
+    pub accept: usize,
+    pub reject: usize,
+    pub seed: u64,
+    pub sampled: Vec<PageRef>,
+    /// Sampled pages with at least one page finding.
+    pub nonconforming: usize,
+}
+
+/// The result of `mailroom validate`, written as JSON and rendered as HTML.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidationReport {
+    pub schema_version: u32,
+    pub mailroom_version: String,
+    /// The delivery folder (the bag), absolute.
+    pub delivery: String,
+    pub inventory: Option<String>,
+    pub profile: String,
+    pub started: String,
+    pub finished: String,
+    pub elapsed_seconds: f64,
+    pub lot: LotSummary,
+    pub hash: HashSummary,
+    pub sampling: Option<SamplingSummary>,
+    pub decision: Decision,
+    /// Why, in sentences an acceptance officer can sign under.
+    pub reasons: Vec<String>,
+    pub findings: Vec<Finding>,
+    /// Thumbnails of the failed sampled pages: key `"<file>#<page>"`, value a
+    /// `data:image/png;base64,...` URI.
+    pub thumbnails: std::collections::BTreeMap<String, String>,
+}

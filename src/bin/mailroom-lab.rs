@@ -1,6 +1,7 @@
 //! `mailroom-lab`: the measuring tools. `generate` writes a batch of realistic scanned
 //! letters with ground truth; `evaluate` scores a run's output against that truth;
-//! `dms-server` runs an enaio test server (both REST APIs) for delivery tests.
+//! `dms-server` runs an enaio test server (both REST APIs) for delivery tests;
+//! `hash-bag` (hidden) measures the BagIt check's hashing speed (scripts/bench-hash.sh).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,6 +120,16 @@ ok-without-id | slow:MS.\nExample: --faults 'insert#2=500,insert#3=503:retry-aft
         #[arg(long, default_value = "")]
         faults: String,
     },
+    /// Run the BagIt checks of `mailroom validate` on a bag and print bytes, seconds and
+    /// MB/s (10^6 bytes) of the hashing as JSON (scripts/bench-hash.sh)
+    #[command(hide = true)]
+    HashBag {
+        /// The bag (the folder holding bagit.txt and data/)
+        dir: PathBuf,
+        /// Hashing threads
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -133,6 +144,29 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match Cli::parse().command {
+        Cmd::HashBag { dir, jobs } => {
+            let report = mailroom::validate::bagit::check_bag(&dir, jobs, &|_| {})?;
+            let seconds = report.hash_seconds;
+            let out = serde_json::json!({
+                "bag": dir.display().to_string(),
+                "jobs": jobs,
+                "files": report.files.len(),
+                "bytes": report.bytes_hashed,
+                "seconds": seconds,
+                "mb_per_second": if seconds > 0.0 { report.bytes_hashed as f64 / 1e6 / seconds } else { 0.0 },
+                "findings": report.findings.len(),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            for f in report.findings.iter().take(10) {
+                eprintln!(
+                    "mailroom-lab: finding: {:?} {} {}",
+                    f.kind,
+                    f.file.as_deref().unwrap_or(""),
+                    f.detail
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::DmsServer {
             port,
             state,

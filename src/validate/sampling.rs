@@ -564,20 +564,20 @@ mod tests {
     #[test]
     fn table_ii_a_rows_hold_the_printed_plans() {
         let all: Vec<(usize, usize)> = PLANS.to_vec();
-        for row in 0..CODE_LETTERS.len() {
+        for (row, letter) in CODE_LETTERS.iter().enumerate() {
             let plans: Vec<(usize, usize)> = (0..AQL_SERIES.len())
                 .filter_map(|col| match table_ii_a(row, col) {
                     Cell::Plan(ac, re) => Some((ac, re)),
                     _ => None,
                 })
                 .collect();
-            let expected = match CODE_LETTERS[row] {
+            let expected = match letter {
                 'A' => &all[..10],
                 'B'..='E' => &all[..],
                 'R' => &all[1..9],
                 _ => &all[..9],
             };
-            assert_eq!(plans, expected, "letter {}", CODE_LETTERS[row]);
+            assert_eq!(plans, expected, "letter {letter}");
         }
         // [R]: Ac 0 Re 1 at Q for 0.010, P for 0.015, N for 0.025, M for 0.040.
         for (letter, aql) in [

@@ -209,3 +209,60 @@ pub struct ValidationReport {
     /// `data:image/png;base64,...` URI.
     pub thumbnails: std::collections::BTreeMap<String, String>,
 }
+
+/// The short text an acceptance officer reads first.
+pub fn summary(r: &ValidationReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let verdict = match r.decision {
+        Decision::Accept => "ACCEPTED",
+        Decision::Reject => "REJECTED",
+    };
+    let _ = writeln!(s, "mailroom validate {}: {verdict}", r.delivery);
+    let _ = writeln!(
+        s,
+        "  lot          {} files, {} pages, {:.1} MB",
+        r.lot.files,
+        r.lot.pages,
+        r.lot.bytes as f64 / 1e6
+    );
+    let _ = writeln!(
+        s,
+        "  hashes       {:.1} MB in {:.1} s ({:.0} MB/s)",
+        r.hash.bytes as f64 / 1e6,
+        r.hash.seconds,
+        r.hash.mb_per_second
+    );
+    if let Some(p) = &r.sampling {
+        let _ = writeln!(
+            s,
+            "  sample       {} of {} pages (ISO 2859-1 level {}, AQL {}, code letter {}, Ac {} Re {}, seed {}): {} nonconforming",
+            p.sample_size, p.lot_size, p.inspection_level, p.aql, p.code_letter, p.accept, p.reject, p.seed, p.nonconforming
+        );
+    }
+    for reason in &r.reasons {
+        let _ = writeln!(s, "  reason       {reason}");
+    }
+    let _ = writeln!(s, "  findings     {}", r.findings.len());
+    for f in r.findings.iter().take(40) {
+        let kind = serde_json::to_value(f.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let place = match (&f.file, f.page) {
+            (Some(file), Some(p)) => format!("{file} page {p}"),
+            (Some(file), None) => file.clone(),
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "    {kind:<22} {place}: {}", f.detail);
+    }
+    if r.findings.len() > 40 {
+        let _ = writeln!(
+            s,
+            "    ... and {} more (--json or --html list all)",
+            r.findings.len() - 40
+        );
+    }
+    let _ = write!(s, "  time         {:.1} s", r.elapsed_seconds);
+    s
+}

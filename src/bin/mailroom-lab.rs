@@ -1,13 +1,16 @@
 //! `mailroom-lab`: the measuring tools. `generate` writes a batch of realistic scanned
 //! letters with ground truth; `evaluate` scores a run's output against that truth;
-//! `dms-server` runs an enaio test server (both REST APIs) for delivery tests;
-//! `hash-bag` (hidden) measures the BagIt check's hashing speed (scripts/bench-hash.sh).
+//! `dms-server` runs an enaio test server (both REST APIs) for delivery tests; `delivery`
+//! writes a contractor's delivery of digitised Akten (BagIt bag, inventory) with injected
+//! defects for `mailroom validate`; `hash-bag` (hidden) measures the BagIt check's hashing
+//! speed (scripts/bench-hash.sh).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use mailroom::lab::delivery::{generate_delivery, Defect, DeliverySpec};
 use mailroom::lab::dms_server::{FaultPlan, ObjectType, ServerConfig};
 use mailroom::lab::evaluate::{evaluate_tesseract_tsv, evaluate_with, EvalOptions};
 use mailroom::lab::generate::{generate, GenerateSpec};
@@ -18,7 +21,7 @@ use mailroom::lab::truth::{Truth, TRUTH_FILE};
     name = "mailroom-lab",
     version,
     about = "Generates batches with ground truth and measures mailroom's accuracy on them",
-    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10\n  mailroom-lab evaluate /tmp/out40 --batch /tmp/batch40 --min-routing-accuracy 0.98\n  mailroom-lab dms-server --port 8680 --state /tmp/enaio --user post --password-file /tmp/pw --parents FB10,Abt504,POST"
+    after_help = "Examples:\n  mailroom-lab generate --pages 40 --seed 7 --out /tmp/batch40\n  mailroom run /tmp/batch40 --out /tmp/out40\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json\n  mailroom-lab evaluate /tmp/out40 --truth /tmp/batch40/truth.json --json --max-mean-cer 0.10\n  mailroom-lab evaluate /tmp/out40 --batch /tmp/batch40 --min-routing-accuracy 0.98\n  mailroom-lab dms-server --port 8680 --state /tmp/enaio --user post --password-file /tmp/pw --parents FB10,Abt504,POST\n  mailroom-lab delivery --out /tmp/lot --files 100 --pages 10-30 --defects all"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +46,34 @@ enum Cmd {
         /// (run it with profiles/stream.toml)
         #[arg(long)]
         stream: bool,
+    },
+    /// Write a test delivery of digitised Akten: DIR/bag (BagIt 1.0, one multi-page TIFF
+    /// per Akte), DIR/inventory.csv and DIR/defects.json (every injected defect)
+    #[command(
+        after_help = "Defects (each on an Akte of its own): missing_file, extra_file, \
+altered_file, payload_oxum_mismatch, page_count_mismatch, low_resolution (half the dpi), \
+skewed (3-4 degrees), wrong_orientation (upside down), blank_page, black_border, \
+duplicate_file; or all."
+    )]
+    Delivery {
+        /// Output folder (created; must not hold a bag already)
+        #[arg(long)]
+        out: PathBuf,
+        /// Akten (files) in the inventory
+        #[arg(long)]
+        files: usize,
+        /// Pages per Akte: MIN-MAX or one count (Akten with a defect get at least 3)
+        #[arg(long, default_value = "5-30")]
+        pages: String,
+        /// Seed: the same arguments give the same delivery, byte for byte
+        #[arg(long, default_value_t = 20261128)]
+        seed: u64,
+        /// Defects to inject: comma list of names, all, or none
+        #[arg(long, default_value = "none")]
+        defects: String,
+        /// Resolution of the lot's pages (rendered at 300 and resampled otherwise)
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
     },
     /// Score a run's output folder against the batch's truth.json
     Evaluate {
@@ -220,6 +251,40 @@ fn real_main() -> Result<ExitCode> {
                 fields: fields.as_deref().map(list),
                 faults: FaultPlan::parse(&faults)?,
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Delivery {
+            out,
+            files,
+            pages,
+            seed,
+            defects,
+            dpi,
+        } => {
+            let (min_pages, max_pages) = DeliverySpec::parse_pages(&pages)?;
+            let spec = DeliverySpec {
+                files,
+                min_pages,
+                max_pages,
+                seed,
+                defects: Defect::parse_list(&defects)?,
+                dpi,
+            };
+            let t = std::time::Instant::now();
+            let outcome = generate_delivery(&spec, &out)?;
+            let seconds = t.elapsed().as_secs_f64();
+            let truth = &outcome.truth;
+            eprintln!(
+                "mailroom-lab: wrote {} Akten ({} files, {} pages, {} bytes in the payload; {} \
+                 defect entries) to {} in {seconds:.1} s: {:.1} pages/s",
+                truth.items,
+                truth.payload_files,
+                truth.payload_pages,
+                truth.payload_bytes,
+                truth.defects.len(),
+                out.display(),
+                outcome.rendered_pages as f64 / seconds.max(1e-9)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Generate {

@@ -357,14 +357,14 @@ fn truth_page(scan: &ScannedPage, file: &str, frame: usize) -> TruthPage {
 
 /// splitmix64: tiny, fast and good enough for test data; no external crate so the output
 /// never changes under us with a dependency update.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -373,38 +373,38 @@ impl Rng {
     }
 
     /// A new independent stream.
-    fn fork(&mut self) -> Rng {
+    pub(crate) fn fork(&mut self) -> Rng {
         Rng::new(self.next_u64())
     }
 
     /// Uniform in `0..n`; `n` must be positive.
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
 
     /// Uniform integer in `lo..=hi`.
-    fn between(&mut self, lo: u32, hi: u32) -> u32 {
+    pub(crate) fn between(&mut self, lo: u32, hi: u32) -> u32 {
         lo + self.below((hi - lo + 1) as usize) as u32
     }
 
     /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 
-    fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i + 1);
             items.swap(i, j);
@@ -416,16 +416,16 @@ impl Rng {
 // Page geometry
 // ---------------------------------------------------------------------------------------
 
-const DPI: u32 = 300;
+pub(crate) const DPI: u32 = 300;
 /// A4 at 300 dpi.
-const PAGE_W: u32 = 2480;
-const PAGE_H: u32 = 3508;
+pub(crate) const PAGE_W: u32 = 2480;
+pub(crate) const PAGE_H: u32 = 3508;
 
-fn mm(v: f32) -> f32 {
+pub(crate) fn mm(v: f32) -> f32 {
     v * DPI as f32 / 25.4
 }
 
-fn pt_to_px(pt: f32) -> f32 {
+pub(crate) fn pt_to_px(pt: f32) -> f32 {
     pt * DPI as f32 / 72.0
 }
 
@@ -479,19 +479,19 @@ const HAND_FONT_FILES: [&str; 2] = [
 /// The family whose bold face prints stamps (Liberation Sans).
 const STAMP_FAMILY: usize = 1;
 
-struct FontFamily {
+pub(crate) struct FontFamily {
     regular: FontVec,
     bold: FontVec,
 }
 
-struct Fonts {
+pub(crate) struct Fonts {
     /// Letter typefaces, one per entry of [`FONT_FILES`].
-    families: Vec<FontFamily>,
+    pub(crate) families: Vec<FontFamily>,
     /// Handwriting stand-ins, one per entry of [`HAND_FONT_FILES`].
     hand: Vec<FontVec>,
 }
 
-fn load_fonts() -> Result<Fonts> {
+pub(crate) fn load_fonts() -> Result<Fonts> {
     let families = FONT_FILES
         .iter()
         .map(|(regular, bold)| {
@@ -519,24 +519,24 @@ fn load_font(path: &str) -> Result<FontVec> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Style {
-    pt: f32,
+pub(crate) struct Style {
+    pub(crate) pt: f32,
     bold: bool,
 }
 
 impl Style {
-    fn regular(pt: f32) -> Self {
+    pub(crate) fn regular(pt: f32) -> Self {
         Style { pt, bold: false }
     }
-    fn bold(pt: f32) -> Self {
+    pub(crate) fn bold(pt: f32) -> Self {
         Style { pt, bold: true }
     }
 }
 
 /// Measures, wraps and draws text in one font family.
 #[derive(Clone, Copy)]
-struct Typesetter<'a> {
-    family: &'a FontFamily,
+pub(crate) struct Typesetter<'a> {
+    pub(crate) family: &'a FontFamily,
 }
 
 impl Typesetter<'_> {
@@ -558,7 +558,7 @@ impl Typesetter<'_> {
     }
 
     /// Greedy word wrap; a single word wider than the line stays on its own line.
-    fn wrap(&self, style: Style, text: &str, max_width: f32) -> Vec<String> {
+    pub(crate) fn wrap(&self, style: Style, text: &str, max_width: f32) -> Vec<String> {
         let mut lines = Vec::new();
         let mut current = String::new();
         for word in text.split_whitespace() {
@@ -579,7 +579,7 @@ impl Typesetter<'_> {
         lines
     }
 
-    fn x_for(&self, style: Style, text: &str, align: Align) -> f32 {
+    pub(crate) fn x_for(&self, style: Style, text: &str, align: Align) -> f32 {
         let left = mm(LEFT_MM);
         let right = mm(RIGHT_MM);
         match align {
@@ -614,7 +614,7 @@ fn text_width(font: &FontVec, scale: PxScale, text: &str) -> f32 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Align {
+pub(crate) enum Align {
     Left,
     Right,
     Center,
@@ -622,17 +622,17 @@ enum Align {
 
 /// A line of text on a page; `x`, `y` are the left edge and the top of the line box in px.
 #[derive(Debug, Clone)]
-struct PlacedLine {
-    text: String,
-    x: f32,
-    y: f32,
-    style: Style,
+pub(crate) struct PlacedLine {
+    pub(crate) text: String,
+    pub(crate) x: f32,
+    pub(crate) y: f32,
+    pub(crate) style: Style,
 }
 
 #[derive(Debug, Clone, Default)]
-struct PageLayout {
+pub(crate) struct PageLayout {
     /// In reading order, top to bottom.
-    lines: Vec<PlacedLine>,
+    pub(crate) lines: Vec<PlacedLine>,
 }
 
 impl PageLayout {
@@ -1230,7 +1230,7 @@ const CLOSERS: &[&str] = &[
     "Für Ihre Unterstützung bedanke ich mich bereits im Voraus.",
 ];
 
-const FIRST_NAMES: &[&str] = &[
+pub(crate) const FIRST_NAMES: &[&str] = &[
     "Anna",
     "Jürgen",
     "Jörg",
@@ -1282,7 +1282,7 @@ const FEMALE_FIRST_NAMES: &[&str] = &[
     "Jana",
 ];
 
-const LAST_NAMES: &[&str] = &[
+pub(crate) const LAST_NAMES: &[&str] = &[
     "Müller",
     "Schröder",
     "Köhler",
@@ -1315,7 +1315,7 @@ const LAST_NAMES: &[&str] = &[
     "Vogt",
 ];
 
-const STREETS: &[&str] = &[
+pub(crate) const STREETS: &[&str] = &[
     "Hagenmarkt",
     "Bohlweg",
     "Wilhelmstraße",
@@ -1379,7 +1379,7 @@ const DISTRICTS: &[&str] = &[
     "Broitzem",
 ];
 
-const COMPANY_PATTERNS: &[&str] = &[
+pub(crate) const COMPANY_PATTERNS: &[&str] = &[
     "{last} Bau GmbH",
     "Ingenieurbüro {last}",
     "Architekturbüro {last} + Partner",
@@ -1388,7 +1388,7 @@ const COMPANY_PATTERNS: &[&str] = &[
     "Elektro {last} e. K.",
 ];
 
-const PLAN_NAMES: &[&str] = &[
+pub(crate) const PLAN_NAMES: &[&str] = &[
     "Feldstraße-Süd",
     "Alter Bahnhof Ölper",
     "Holzmoor-Nord",
@@ -1398,9 +1398,9 @@ const PLAN_NAMES: &[&str] = &[
     "Wendener Weg-Ost",
 ];
 
-const PLAN_CODES: &[&str] = &["HA", "WE", "GL", "QU", "LE", "RÜ"];
+pub(crate) const PLAN_CODES: &[&str] = &["HA", "WE", "GL", "QU", "LE", "RÜ"];
 
-const EATERIES: &[&str] = &[
+pub(crate) const EATERIES: &[&str] = &[
     "Gaststätte „Zum Grünen Jäger“",
     "Gaststätte „Löwenkrug“",
     "Bäckerei Brückner am Steinweg",
@@ -1416,14 +1416,14 @@ const EVENTS: &[&str] = &[
     "die Jubiläumsfeier des Sportvereins Rühme",
 ];
 
-const MEASURES: &[&str] = &[
+pub(crate) const MEASURES: &[&str] = &[
     "Sanierung der Sporthalle Heidberg",
     "Erweiterung der Kita Lammer Busch",
     "Erneuerung der Fahrbahn in der Hamburger Straße",
     "Umgestaltung des Schulhofs der Grundschule Lehndorf",
 ];
 
-const CADASTRAL_DISTRICTS: &[&str] = &[
+pub(crate) const CADASTRAL_DISTRICTS: &[&str] = &[
     "Lehndorf",
     "Querum",
     "Riddagshausen",
@@ -1670,7 +1670,7 @@ fn body_sentence(rng: &mut Rng, topic: &mut Deck, general: &mut Deck) -> &'stati
 
 /// How a letter shows (or hides) where it must be routed; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RoutingCase {
+pub(crate) enum RoutingCase {
     /// The address field names the unit; subject and body are one of its topics.
     Addressed,
     /// The address field names only the authority; subject and body tell the unit.
@@ -1756,7 +1756,7 @@ impl RoutingCase {
 }
 
 /// A letter laid out into pages, before scanning.
-struct Letter {
+pub(crate) struct Letter {
     /// The unit the letter was written for (see `TruthDocument::unit`).
     unit_code: &'static str,
     unit_name: &'static str,
@@ -1766,10 +1766,10 @@ struct Letter {
     /// confidentiality mark (if any) and the recipient lines. Read by the tests.
     #[cfg_attr(not(test), allow(dead_code))]
     address: Vec<String>,
-    family: usize,
+    pub(crate) family: usize,
     /// The date the letter bears.
     day: Day,
-    pages: Vec<PageLayout>,
+    pub(crate) pages: Vec<PageLayout>,
 }
 
 impl Letter {
@@ -2222,7 +2222,7 @@ impl Draft<'_> {
 /// above the authority, the layout of a letter with other text) comes from `case_rng`. So
 /// the routing cases change the letters' text but leave the draws after them (the
 /// planner's, the scan's) as they were.
-fn compose_letter(
+pub(crate) fn compose_letter(
     rng: &mut Rng,
     case_rng: &mut Rng,
     fonts: &[FontFamily],
@@ -2536,7 +2536,7 @@ fn finish_pages(draft: &Draft, rng: &mut Rng, flow_pages: Vec<Vec<PlacedLine>>) 
         .collect()
 }
 
-fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
+pub(crate) fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
     let mut image = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
     for line in &page.lines {
         draw_line(&mut image, line, ts);
@@ -3474,7 +3474,7 @@ fn scan_letter_with(
 /// Rotates the page content by `skew_deg`, positive = counter-clockwise as seen on the
 /// image. imageproc turns clockwise for positive angles (its y axis points down), hence
 /// the minus sign; `skew_sign_is_counter_clockwise` checks it.
-fn skew_content(image: &GrayImage, skew_deg: f64) -> GrayImage {
+pub(crate) fn skew_content(image: &GrayImage, skew_deg: f64) -> GrayImage {
     if skew_deg == 0.0 {
         return image.clone();
     }
@@ -3767,7 +3767,7 @@ fn compose_on_paper(coverage: &GrayImage, look: &ScanLook, ink_depth: f32) -> Gr
 }
 
 /// Small dark dots: dust and toner specks, mostly one or two pixels, a few larger.
-fn add_speckles(image: &mut GrayImage, count: usize, rng: &mut Rng) {
+pub(crate) fn add_speckles(image: &mut GrayImage, count: usize, rng: &mut Rng) {
     let (w, h) = image.dimensions();
     for _ in 0..count {
         let cx = rng.below(w as usize) as i64;
@@ -3937,10 +3937,6 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn resolution() -> Rational {
-    Rational { n: DPI, d: 1 }
-}
-
 fn encode_tiff_gray(
     frames: &[&GrayImage],
     compression: GrayTiffCompression,
@@ -3961,26 +3957,65 @@ fn encode_tiff_gray(
             .context("cannot start TIFF")?
             .with_compression(compression)
             .with_predictor(predictor);
-        let total = u16::try_from(frames.len())?;
         for (index, frame) in frames.iter().enumerate() {
-            let mut image = tiff
-                .new_image::<colortype::Gray8>(frame.width(), frame.height())
-                .context("cannot start TIFF page")?;
-            let directory = image.encoder();
-            directory.write_tag(Tag::NewSubfileType, 2u32)?;
-            directory.write_tag(Tag::XResolution, resolution())?;
-            directory.write_tag(Tag::YResolution, resolution())?;
-            directory.write_tag(Tag::ResolutionUnit, 2u16)?;
-            directory.write_tag(
-                Tag::Unknown(TAG_PAGE_NUMBER),
-                &[u16::try_from(index)?, total][..],
+            write_gray_frame(
+                &mut tiff,
+                frame,
+                &FrameTags::at_dpi(index, frames.len(), DPI),
             )?;
-            image
-                .write_data(frame.as_raw())
-                .context("cannot write TIFF page")?;
         }
     }
     Ok(cursor.into_inner())
+}
+
+/// The per-page tags of a multi-page TIFF the generators write.
+pub(crate) struct FrameTags<'a> {
+    /// 0-based page index and page count (PageNumber tag).
+    pub(crate) index: usize,
+    pub(crate) total: usize,
+    /// Resolution written to XResolution and YResolution, per inch.
+    pub(crate) dpi: u32,
+    /// ImageDescription, written last when given.
+    pub(crate) description: Option<&'a str>,
+}
+
+impl FrameTags<'_> {
+    pub(crate) fn at_dpi(index: usize, total: usize, dpi: u32) -> Self {
+        FrameTags {
+            index,
+            total,
+            dpi,
+            description: None,
+        }
+    }
+}
+
+/// Appends one 8-bit gray page to a TIFF, compressed as the encoder was set up.
+pub(crate) fn write_gray_frame<W: std::io::Write + std::io::Seek>(
+    tiff: &mut TiffEncoder<W>,
+    frame: &GrayImage,
+    tags: &FrameTags,
+) -> Result<()> {
+    let resolution = Rational { n: tags.dpi, d: 1 };
+    let mut image = tiff
+        .new_image::<colortype::Gray8>(frame.width(), frame.height())
+        .context("cannot start TIFF page")?;
+    let directory = image.encoder();
+    directory.write_tag(Tag::NewSubfileType, 2u32)?;
+    directory.write_tag(Tag::XResolution, resolution.clone())?;
+    directory.write_tag(Tag::YResolution, resolution)?;
+    directory.write_tag(Tag::ResolutionUnit, 2u16)?;
+    directory.write_tag(
+        Tag::Unknown(TAG_PAGE_NUMBER),
+        &[u16::try_from(tags.index)?, u16::try_from(tags.total)?][..],
+    )?;
+    if let Some(text) = tags.description {
+        directory.write_tag(Tag::ImageDescription, text)?;
+    }
+    image
+        .write_data(frame.as_raw())
+        .context("cannot write TIFF page")?;
+    Ok(())
 }
 
 /// Multi-page bilevel TIFF: one CCITT G4 strip per page, WhiteIsZero, 300 dpi.
@@ -3988,43 +4023,58 @@ fn encode_tiff_g4(frames: &[&GrayImage]) -> Result<Vec<u8>> {
     let mut cursor = Cursor::new(Vec::new());
     {
         let mut tiff = TiffEncoder::new(&mut cursor).context("cannot start TIFF")?;
-        let total = u16::try_from(frames.len())?;
         for (index, frame) in frames.iter().enumerate() {
-            let data = encode_g4(frame)?;
-            let mut directory = tiff.image_directory().context("cannot start TIFF page")?;
-            // Keep the following directory on a word boundary as TIFF requires.
-            let mut padded = data.clone();
-            if padded.len() % 2 == 1 {
-                padded.push(0);
-            }
-            let offset = directory.write_data(&padded[..])?;
-            directory.write_tag(Tag::NewSubfileType, 2u32)?;
-            directory.write_tag(Tag::ImageWidth, frame.width())?;
-            directory.write_tag(Tag::ImageLength, frame.height())?;
-            directory.write_tag(Tag::BitsPerSample, 1u16)?;
-            directory.write_tag(Tag::Compression, 4u16)?;
-            directory.write_tag(Tag::PhotometricInterpretation, 0u16)?;
-            directory.write_tag(Tag::FillOrder, 1u16)?;
-            directory.write_tag(Tag::StripOffsets, u32::try_from(offset)?)?;
-            directory.write_tag(Tag::SamplesPerPixel, 1u16)?;
-            directory.write_tag(Tag::RowsPerStrip, frame.height())?;
-            directory.write_tag(Tag::StripByteCounts, u32::try_from(data.len())?)?;
-            directory.write_tag(Tag::XResolution, resolution())?;
-            directory.write_tag(Tag::YResolution, resolution())?;
-            directory.write_tag(Tag::Unknown(TAG_T6_OPTIONS), 0u32)?;
-            directory.write_tag(Tag::ResolutionUnit, 2u16)?;
-            directory.write_tag(
-                Tag::Unknown(TAG_PAGE_NUMBER),
-                &[u16::try_from(index)?, total][..],
-            )?;
-            directory.finish().context("cannot finish TIFF page")?;
+            let tags = FrameTags::at_dpi(index, frames.len(), DPI);
+            write_g4_frame(&mut tiff, frame, &encode_g4(frame)?, &tags)?;
         }
     }
     Ok(cursor.into_inner())
 }
 
+/// Appends one bilevel page to a TIFF: `data` is the page's CCITT G4 strip
+/// ([`encode_g4`] of `frame`), WhiteIsZero.
+pub(crate) fn write_g4_frame<W: std::io::Write + std::io::Seek>(
+    tiff: &mut TiffEncoder<W>,
+    frame: &GrayImage,
+    data: &[u8],
+    tags: &FrameTags,
+) -> Result<()> {
+    let resolution = Rational { n: tags.dpi, d: 1 };
+    let mut directory = tiff.image_directory().context("cannot start TIFF page")?;
+    // Keep the following directory on a word boundary as TIFF requires.
+    let mut padded = data.to_vec();
+    if padded.len() % 2 == 1 {
+        padded.push(0);
+    }
+    let offset = directory.write_data(&padded[..])?;
+    directory.write_tag(Tag::NewSubfileType, 2u32)?;
+    directory.write_tag(Tag::ImageWidth, frame.width())?;
+    directory.write_tag(Tag::ImageLength, frame.height())?;
+    directory.write_tag(Tag::BitsPerSample, 1u16)?;
+    directory.write_tag(Tag::Compression, 4u16)?;
+    directory.write_tag(Tag::PhotometricInterpretation, 0u16)?;
+    directory.write_tag(Tag::FillOrder, 1u16)?;
+    directory.write_tag(Tag::StripOffsets, u32::try_from(offset)?)?;
+    directory.write_tag(Tag::SamplesPerPixel, 1u16)?;
+    directory.write_tag(Tag::RowsPerStrip, frame.height())?;
+    directory.write_tag(Tag::StripByteCounts, u32::try_from(data.len())?)?;
+    directory.write_tag(Tag::XResolution, resolution.clone())?;
+    directory.write_tag(Tag::YResolution, resolution)?;
+    directory.write_tag(Tag::Unknown(TAG_T6_OPTIONS), 0u32)?;
+    directory.write_tag(Tag::ResolutionUnit, 2u16)?;
+    directory.write_tag(
+        Tag::Unknown(TAG_PAGE_NUMBER),
+        &[u16::try_from(tags.index)?, u16::try_from(tags.total)?][..],
+    )?;
+    if let Some(text) = tags.description {
+        directory.write_tag(Tag::ImageDescription, text)?;
+    }
+    directory.finish().context("cannot finish TIFF page")?;
+    Ok(())
+}
+
 /// Thresholds a gray page and compresses it with CCITT Group 4.
-fn encode_g4(image: &GrayImage) -> Result<Vec<u8>> {
+pub(crate) fn encode_g4(image: &GrayImage) -> Result<Vec<u8>> {
     let width = u16::try_from(image.width()).context("page too wide for G4")?;
     let mut encoder = fax::encoder::Encoder::new(fax::VecWriter::new());
     for row in image.rows() {

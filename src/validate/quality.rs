@@ -440,26 +440,32 @@ fn analyse(
 ///
 /// With at least `min_ocr_words` words the mean confidence decides. With fewer, the page
 /// is illegible only when it shows text lines (`text_lines`: Leptonica found the lines'
-/// skew with confidence): a page of text so blurred or noisy that Tesseract finds
-/// (almost) no words. Without text lines (a drawing, a photo, a few words) it is not
-/// judged.
+/// skew with confidence) and the few words found are not read with confidence either: a
+/// page of text so blurred or noisy that Tesseract finds (almost) no words. A page with
+/// few words read well (a form, a separator sheet) or without text lines (a drawing, a
+/// photo) is not judged.
 fn legibility(
     words: usize,
     mean_confidence: Option<f32>,
     text_lines: bool,
     s: &QualitySettings,
 ) -> Option<String> {
+    let low = mean_confidence.is_none_or(|mean| mean < s.min_ocr_confidence);
     if words < s.min_ocr_words {
-        return text_lines.then(|| {
+        return (text_lines && low).then(|| {
+            let read = match mean_confidence {
+                Some(mean) => format!(", with a mean confidence of {mean:.0}"),
+                None => String::new(),
+            };
             format!(
-                "OCR recognised only {words} words on a page with text lines \
-                 (at least {} are needed to read it)",
+                "OCR recognised only {words} words{read} on a page with text lines \
+                 (at least {} are needed to judge it)",
                 s.min_ocr_words
             )
         });
     }
     let mean = mean_confidence?;
-    (mean < s.min_ocr_confidence).then(|| {
+    low.then(|| {
         format!(
             "mean OCR word confidence {mean:.0} over {words} words, below the minimum of {:.0}",
             s.min_ocr_confidence
@@ -519,9 +525,9 @@ fn describe_edges(
             let (across, dimension) = if i < 2 { (w, "width") } else { (h, "height") };
             let share = width as f32 / across.max(1) as f32;
             let text = format!(
-                "dark band along the {side} edge, {:.0} mm ({} of the {dimension})",
+                "dark band along the {side} edge, {:.0} mm ({:.2} % of the {dimension})",
                 mm(width),
-                percent(share)
+                share * 100.0
             );
             if share > s.max_border_fraction {
                 bad.push(format!(
@@ -930,7 +936,13 @@ mod tests {
         assert!(legibility(0, None, false, &s).is_none());
         let detail = legibility(0, None, true, &s).unwrap();
         assert!(detail.contains("only 0 words"), "{detail}");
-        assert!(legibility(19, Some(95.0), true, &s).is_some());
+        let detail = legibility(8, Some(31.0), true, &s).unwrap();
+        assert!(
+            detail.contains("only 8 words, with a mean confidence of 31"),
+            "{detail}"
+        );
+        // a few words read well (measured: a patch sheet's label, 95) are legible
+        assert!(legibility(6, Some(95.0), true, &s).is_none());
         assert!(legibility(20, Some(95.0), true, &s).is_none());
     }
 

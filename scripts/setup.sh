@@ -20,6 +20,8 @@ PACKAGES=(
   fonts-dejavu-core fonts-liberation2
   # TIFF tooling for test fixtures (tiffinfo, tiffcp)
   libtiff-tools
+  # headless browser that renders the validate HTML report (tests/validate_html.rs)
+  chromium
 )
 
 missing=()

@@ -113,7 +113,7 @@ pub struct Analysis {
 /// Skews smaller than this are not worth a rotation (and its resampling).
 const MIN_DESKEW_DEG: f32 = 0.05;
 /// Decisions are made on a copy reduced to about this resolution.
-const ANALYSIS_DPI: f32 = 150.0;
+pub(crate) const ANALYSIS_DPI: f32 = 150.0;
 /// Ink is darker than this share of the local paper tone. Bleed-through (a few gray
 /// levels below the paper) and sensor noise are far above it; faded stamps and pencil
 /// below.
@@ -130,11 +130,11 @@ const SPECK_ISOLATION_PX: i32 = 12;
 /// Below this ink coverage (a stamp, a short note, one line) the skew is not measured.
 /// Letter pages cover 1.5-10 % of their centre, almost-blank pages 0.1-0.3 % (measured on
 /// generated batches).
-const MIN_INK_FOR_SKEW: f32 = 0.005;
+pub(crate) const MIN_INK_FOR_SKEW: f32 = 0.005;
 /// Leptonica's fast test confirms "upright" only above this up-confidence and when the
 /// up/down evidence is this many times stronger than the sideways evidence.
-const LEPTONICA_MIN_UP_CONF: f32 = 8.0;
-const LEPTONICA_MIN_RATIO: f32 = 2.5;
+pub(crate) const LEPTONICA_MIN_UP_CONF: f32 = 8.0;
+pub(crate) const LEPTONICA_MIN_RATIO: f32 = 2.5;
 
 /// Cleans one page and decides whether it is blank.
 pub fn clean(
@@ -306,7 +306,7 @@ pub fn clean(
 /// degrees). The search needs horizontal text lines; on a page scanned sideways it finds
 /// nothing clear, so it is repeated on the page turned by 90 degrees, and the clearer
 /// answer wins. (Turning by 90 degrees does not change a skew angle.)
-fn find_skew(ink: &Pix, min_confidence: f32) -> Result<Option<(f32, f32)>, String> {
+pub(crate) fn find_skew(ink: &Pix, min_confidence: f32) -> Result<Option<(f32, f32)>, String> {
     let upright = ink.find_skew_with(2, 1, 7.0);
     if upright.is_some_and(|(_, conf)| conf >= min_confidence) {
         return Ok(upright);
@@ -322,7 +322,7 @@ fn find_skew(ink: &Pix, min_confidence: f32) -> Result<Option<(f32, f32)>, Strin
 /// `INK_SHARE_OF_PAPER` of its block's paper tone (the block's 90th percentile gray), so
 /// uneven paper and vignetting do not turn into ink. (Measured: a fifth of the time of
 /// Leptonica's Sauvola on the same page, with the same decisions.)
-fn ink_mask(small: &GrayImage) -> Result<Pix, String> {
+pub(crate) fn ink_mask(small: &GrayImage) -> Result<Pix, String> {
     let (w, h) = small.dimensions();
     let b = PAPER_BLOCK_PX;
     let (bw, bh) = (w.div_ceil(b), h.div_ceil(b));
@@ -354,7 +354,7 @@ fn ink_mask(small: &GrayImage) -> Result<Pix, String> {
 
 /// Removes isolated specks from a 1-bit page; returns the cleaned page and the specks'
 /// boxes (x, y, w, h).
-fn despeckle(ink: Pix) -> Result<(Pix, Vec<Rect>), String> {
+pub(crate) fn despeckle(ink: Pix) -> Result<(Pix, Vec<Rect>), String> {
     let large = ink.remove_small(SPECK_MAX_PX + 1, SPECK_MAX_PX + 1)?;
     let small = ink.minus(&large)?.component_boxes();
     if small.is_empty() {

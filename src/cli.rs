@@ -22,6 +22,8 @@ pub enum ExitCode {
     Pending = 5,
     /// `mailroom verify` found a file changed, missing, or the hash chain broken.
     Altered = 6,
+    /// `mailroom validate`: the lot is rejected.
+    Rejected = 7,
 }
 
 #[derive(Debug, Parser)]
@@ -73,6 +75,51 @@ that was changed, removed or added to the chain.\n\nExamples:\n  mailroom verify
 Exit codes: 0 intact, 6 something was altered, 1 the folder cannot be read, 2 usage."
     )]
     Verify(VerifyArgs),
+    /// Acceptance check of a contractor's delivery (BagIt bag + inventory): accept or reject.
+    #[command(
+        after_help = "Checks on the whole lot: the bag (bagit.txt, bag-info.txt Payload-Oxum, every SHA-256 of the \
+manifest and tag manifest), the inventory against the payload (missing, unexpected, duplicate files, page \
+counts from the files themselves) and every page's resolution. Checks on an ISO 2859-1 sample of pages \
+(single sampling, normal inspection; the level and AQL you give): skew, orientation, blank pages, black \
+borders or cut-off content, OCR legibility. Any finding of a whole-lot check rejects the lot; sampled \
+pages are counted against the plan's acceptance number.\n\n\
+Examples:\n  mailroom validate lot-17/bag --inventory lot-17/inventory.csv\n  mailroom validate bag/ --inventory inv.csv --aql 0.65 --seed 4711 --html abnahme.html\n  mailroom validate bag/ --json > validation.json\n\n\
+Exit codes: 0 accepted, 7 rejected, 1 fatal (the folder cannot be read, OCR missing), 2 usage."
+    )]
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The delivery: a BagIt bag (bagit.txt, manifest-sha256.txt, data/)
+    pub delivery: PathBuf,
+    /// The inventory (CSV: akte;pfad;seiten;... with ; , or tab)
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// Profile with the quality thresholds ([validate]); default: the built-in profile
+    #[arg(long, short)]
+    pub profile: Option<PathBuf>,
+    /// Acceptance quality limit in percent nonconforming (ISO 2859-1 series, e.g. 0.65, 1.0, 2.5)
+    #[arg(long, default_value = "1.0")]
+    pub aql: f64,
+    /// Inspection level: I, II, III (general) or S-1..S-4 (special)
+    #[arg(long, default_value = "II")]
+    pub level: String,
+    /// Seed of the sample draw [default: derived from the bag's manifest]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Inspect every page, not a sample (the plan's acceptance number still applies)
+    #[arg(long)]
+    pub all_pages: bool,
+    /// Worker threads; default: the number of CPU cores
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub jobs: Option<u16>,
+    /// Print the report as JSON on stdout instead of the summary
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the self-contained HTML report here
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

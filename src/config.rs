@@ -20,6 +20,8 @@ pub struct Profile {
     pub routing: crate::routing::rules::RoutingSettings,
     pub output: OutputSettings,
     pub delivery: crate::deliver::DeliverySettings,
+    /// Thresholds of `mailroom validate` (contractor deliveries).
+    pub validate: crate::validate::quality::QualitySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -226,6 +228,7 @@ impl Default for Profile {
             routing: Default::default(),
             output: OutputSettings::default(),
             delivery: Default::default(),
+            validate: Default::default(),
         }
     }
 }
@@ -314,6 +317,9 @@ impl Profile {
         }
         crate::routing::rules::RuleSet::new(&self.routing)?;
         self.delivery.validate()?;
+        self.validate
+            .check()
+            .map_err(|e| anyhow::anyhow!("validate: {e}"))?;
         if !(1..=100).contains(&self.output.jpeg_quality) {
             bail!(
                 "output.jpeg_quality = {} is out of range (1-100)",

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::process::ExitCode as ProcessExit;
 
 use clap::Parser;
-use mailroom::cli::{Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs, VerifyArgs};
+use mailroom::cli::{
+    Cli, Command, CoversheetArgs, ExitCode, RouteArgs, RunArgs, ValidateArgs, VerifyArgs,
+};
 use mailroom::config::{Profile, DEFAULT_PROFILE_TOML};
 use mailroom::fsutil::sha256_hex;
 use mailroom::pipeline::{self, AccountingError, RunRequest};
@@ -20,6 +22,7 @@ fn main() -> ProcessExit {
         Command::Coversheet(args) => coversheet(args),
         Command::Route(args) => route(args),
         Command::Verify(args) => verify(args),
+        Command::Validate(args) => validate(args),
     };
     ProcessExit::from(code as u8)
 }
@@ -106,6 +109,66 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
         Err(e) if e.is::<OutputConflict>() => fail(ExitCode::Usage, &e),
         Err(e) => fail(ExitCode::Fatal, &e),
+    }
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    use mailroom::validate::run::{ValidateOptions, VALIDATION_SCHEMA_VERSION};
+    let _ = VALIDATION_SCHEMA_VERSION;
+    let profile = match &args.profile {
+        Some(p) => match Profile::load(p) {
+            Ok(p) => p,
+            Err(e) => return fail(ExitCode::Usage, &e),
+        },
+        None => Profile::default(),
+    };
+    let level = match args.level.parse() {
+        Ok(l) => l,
+        Err(e) => return fail(ExitCode::Usage, &anyhow::anyhow!("--level: {e}")),
+    };
+    if !args.delivery.is_dir() {
+        return fail(
+            ExitCode::Usage,
+            &anyhow::anyhow!("delivery folder {} does not exist", args.delivery.display()),
+        );
+    }
+    if let Err(e) = mailroom::validate::sampling::single_normal(1000, level, args.aql) {
+        return fail(ExitCode::Usage, &e);
+    }
+    let opts = ValidateOptions {
+        delivery: args.delivery,
+        inventory: args.inventory,
+        profile,
+        aql: args.aql,
+        level,
+        seed: args.seed,
+        all_pages: args.all_pages,
+        jobs: args.jobs.map(usize::from).unwrap_or_else(default_jobs),
+    };
+    let bar = mailroom::report::PhaseBar::new();
+    let result = mailroom::validate::run::validate(&opts, &bar);
+    bar.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return fail(ExitCode::Fatal, &e),
+    };
+    if let Some(path) = &args.html {
+        let html = mailroom::validate::html::render(&report);
+        if let Err(e) = mailroom::fsutil::write_atomic(path, html.as_bytes()) {
+            return fail(ExitCode::Fatal, &e);
+        }
+    }
+    let printed = print_out(&if args.json {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    } else {
+        mailroom::validate::summary(&report)
+    });
+    if printed != ExitCode::Success {
+        printed
+    } else if report.decision == mailroom::validate::Decision::Accept {
+        ExitCode::Success
+    } else {
+        ExitCode::Rejected
     }
 }
 

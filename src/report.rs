@@ -503,6 +503,51 @@ impl Observer for TerminalObserver {
     }
 }
 
+/// A progress bar for commands with phases (validate): one bar, restarted per phase.
+pub struct PhaseBar {
+    bar: ProgressBar,
+}
+
+impl PhaseBar {
+    pub fn new() -> PhaseBar {
+        PhaseBar {
+            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Default for PhaseBar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::validate::run::Progress for PhaseBar {
+    fn phase(&self, what: &str, total: u64) {
+        self.bar.reset();
+        let unit = if what == "hashing" {
+            "{bytes}/{total_bytes} ({bytes_per_sec})"
+        } else {
+            "{pos}/{len}"
+        };
+        self.bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} {what:<22} {{bar:40}} {unit} eta {{eta}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.bar.set_length(total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+}
+
 impl TerminalObserver {
     fn say(&self, line: String) {
         if self.bar.is_hidden() {

@@ -14,6 +14,7 @@ pub mod bagit;
 pub mod html;
 pub mod inventory;
 pub mod quality;
+pub mod run;
 pub mod sampling;
 
 use serde::{Deserialize, Serialize};

@@ -20,8 +20,8 @@ use rayon::prelude::*;
 
 use super::sampling::{self, InspectionLevel};
 use super::{
-    bagit, inventory, quality, Decision, Finding, FindingKind, HashSummary, LotSummary,
-    PageRef, SamplingSummary, ValidationReport,
+    bagit, inventory, quality, Decision, Finding, FindingKind, HashSummary, LotSummary, PageRef,
+    SamplingSummary, ValidationReport,
 };
 use crate::clock::Utc;
 use crate::config::Profile;
@@ -41,6 +41,9 @@ pub struct ValidateOptions {
     /// The sample's seed; `None`: derived from the bag's manifest (same delivery, same
     /// sample), printed in the report so the draw can be repeated.
     pub seed: Option<u64>,
+    /// Inspect every page instead of a sample (small lots, disputes); the plan's
+    /// acceptance number still applies.
+    pub all_pages: bool,
     pub jobs: usize,
 }
 
@@ -94,7 +97,8 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
                 for (i, fr) in src.frames.iter().enumerate() {
                     let dpi = (fr.dpi.source == crate::model::DpiSource::File)
                         .then_some((fr.dpi.x, fr.dpi.y));
-                    if let Some(f) = quality::resolution(rel, i + 1, fr.width, fr.height, dpi, settings)
+                    if let Some(f) =
+                        quality::resolution(rel, i + 1, fr.width, fr.height, dpi, settings)
                     {
                         findings.push(f);
                     }
@@ -129,7 +133,12 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
     // 4. The sample.
     let seed = o.seed.unwrap_or_else(|| default_seed(&o.delivery));
     let plan = sampling::single_normal(lot_pages.len().max(1), o.level, o.aql)?;
-    let drawn = sampling::draw(lot_pages.len(), plan.sample_size, seed);
+    let n = if o.all_pages {
+        lot_pages.len()
+    } else {
+        plan.sample_size
+    };
+    let drawn = sampling::draw(lot_pages.len(), n, seed);
     progress.phase("inspecting the sample", drawn.len() as u64);
     let engines = EnginePool::new(&settings.ocr_language);
     engines.warm_up()?;
@@ -158,9 +167,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
     }
 
     // 5. The decision.
-    findings.sort_by(|a, b| {
-        (a.kind, &a.file, a.page).cmp(&(b.kind, &b.file, b.page))
-    });
+    findings.sort_by(|a, b| (a.kind, &a.file, a.page).cmp(&(b.kind, &b.file, b.page)));
     findings.dedup();
     let full: Vec<&Finding> = findings
         .iter()
@@ -256,13 +263,19 @@ fn inspect_one(
         Err(e) => {
             return (
                 page.clone(),
-                vec![Finding::page(FindingKind::Unreadable, &page.file, page.page, e)],
+                vec![Finding::page(
+                    FindingKind::Unreadable,
+                    &page.file,
+                    page.page,
+                    e,
+                )],
                 None,
             )
         }
     };
     let frame = &src.frames[page.page - 1];
-    let dpi = (frame.dpi.source == crate::model::DpiSource::File).then_some((frame.dpi.x, frame.dpi.y));
+    let dpi =
+        (frame.dpi.source == crate::model::DpiSource::File).then_some((frame.dpi.x, frame.dpi.y));
     let q = engines
         .with_engine(|engine| quality::inspect(page, &pixels, dpi, Some(engine), settings))
         .unwrap_or_else(|_| quality::inspect(page, &pixels, dpi, None, settings));

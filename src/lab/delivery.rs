@@ -58,8 +58,6 @@
 //! in parallel (rayon), each from its own stream, so the same arguments give the same
 //! bytes whatever the number of threads.
 
-#[cfg(test)]
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fs;
 use std::io::Cursor;
@@ -1190,16 +1188,12 @@ fn resample(image: &GrayImage, dpi: u32) -> std::borrow::Cow<'_, GrayImage> {
     ))
 }
 
-/// Reads the defects of a delivery folder, for tests and tools.
-pub fn load_truth(delivery: &Path) -> Result<DeliveryTruth> {
-    DeliveryTruth::load(&delivery.join(DEFECTS_FILE))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::{decode_frame_bytes, Format, Limits};
     use crate::leptonica::Pix;
+    use std::collections::BTreeMap;
 
     const LIMITS: Limits = Limits {
         max_pixels: 100_000_000,

@@ -11,9 +11,10 @@
 //!   six) or 8-bit gray Deflate, tagged with the resolution (300 dpi unless `--dpi`).
 //!   Page 1 is the Akte's cover (Aktendeckel: authority, unit, kind, title, Aktenzeichen,
 //!   Laufzeit); the others are German business letters from the sample generator
-//!   ([`super::generate`]), rendered with real fonts so OCR can read them. Clean pages are
-//!   upright, turned by less than [`CLEAN_MAX_SKEW_DEG`] (two integer shears, cheap),
-//!   carry a little dust and no dark edges.
+//!   ([`super::generate`]), rendered with real fonts so OCR can read them (pages with
+//!   fewer than 14 lines, such as a letter's last page with only its closing, are left
+//!   out). Clean pages are upright, turned by at most [`CLEAN_MAX_SKEW_DEG`] (two integer
+//!   shears, cheap), carry a little dust and no dark edges.
 //! - `DIR/inventory.csv`: what the city ordered, as a German office writes it: UTF-8 with
 //!   BOM, `;`-separated, CRLF, header `akte;pfad;seiten;titel`, one row per Akte (id,
 //!   path relative to `data/`, expected page count, title; titles with `;` or `"` are
@@ -57,8 +58,6 @@
 //! in parallel (rayon), each from its own stream, so the same arguments give the same
 //! bytes whatever the number of threads.
 
-#[cfg(test)]
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::fs;
 use std::io::Cursor;
@@ -71,7 +70,7 @@ use serde::{Deserialize, Serialize};
 use tiff::encoder::{Compression, DeflateLevel, TiffEncoder};
 
 use crate::lab::generate::{
-    add_speckles, compose_letter, encode_g4, load_fonts, mm, render_page, skew_content,
+    add_speckles, compose_letter, draw_page, encode_g4, load_fonts, mm, skew_content,
     write_g4_frame, write_gray_frame, Align, Fonts, FrameTags, PageLayout, PlacedLine, Rng,
     RoutingCase, Style, Typesetter, CADASTRAL_DISTRICTS, COMPANY_PATTERNS, DPI, EATERIES,
     LAST_NAMES, MEASURES, PAGE_H, PAGE_W, PLAN_CODES, PLAN_NAMES, STREETS, UNITS,
@@ -85,7 +84,7 @@ pub const INVENTORY_FILE: &str = "inventory.csv";
 /// The ground truth, next to the bag.
 pub const DEFECTS_FILE: &str = "defects.json";
 /// Largest skew of a clean page, degrees.
-pub const CLEAN_MAX_SKEW_DEG: f64 = 0.25;
+pub const CLEAN_MAX_SKEW_DEG: f64 = 0.2;
 
 const GENERATOR: &str = concat!("mailroom-lab ", env!("CARGO_PKG_VERSION"));
 const SOURCE_ORGANIZATION: &str = "Scan-Service Nord GmbH";
@@ -889,6 +888,9 @@ fn page_size(dpi: u32) -> (u32, u32) {
 // Rendering
 // ---------------------------------------------------------------------------------------
 
+/// Fewest text lines on a letter page of an Akte.
+const MIN_LINES: usize = 14;
+
 /// The pages of an Akte after its cover: letters from the sample generator, one after
 /// the other, each drawn from its own stream.
 struct Letters<'a> {
@@ -899,7 +901,10 @@ struct Letters<'a> {
 
 impl Letters<'_> {
     fn next_page(&mut self) -> Result<(usize, PageLayout)> {
-        if self.queue.is_empty() {
+        loop {
+            if let Some(page) = self.queue.pop_front() {
+                return Ok(page);
+            }
             let mut letter_rng = self.rng.fork();
             let mut case_rng = self.rng.fork();
             let sheets = self.rng.between(1, 3) as usize;
@@ -911,12 +916,16 @@ impl Letters<'_> {
                 RoutingCase::Addressed,
             )?;
             let family = letter.family;
-            self.queue
-                .extend(letter.pages.into_iter().map(|page| (family, page)));
+            // A letter's last page may hold only its closing: too little text for a
+            // checker to tell its orientation or legibility, so it is left out.
+            self.queue.extend(
+                letter
+                    .pages
+                    .into_iter()
+                    .filter(|page| page.lines.len() >= MIN_LINES)
+                    .map(|page| (family, page)),
+            );
         }
-        self.queue
-            .pop_front()
-            .context("the letter generator gave a letter without pages")
     }
 }
 
@@ -1012,6 +1021,9 @@ fn render_akte(akte: &Akte, fonts: &Fonts) -> Result<Vec<u8>> {
         if akte.gray {
             tiff = tiff.with_compression(Compression::Deflate(DeflateLevel::Fast));
         }
+        // Two page buffers for the whole Akte: the flat page and the scan.
+        let mut flat = GrayImage::new(PAGE_W, PAGE_H);
+        let mut image = GrayImage::new(PAGE_W, PAGE_H);
         for index in 0..akte.pages {
             let mut page_rng = scan_rng.fork();
             let (family, layout) = if index == 0 {
@@ -1027,18 +1039,19 @@ fn render_akte(akte: &Akte, fonts: &Fonts) -> Result<Vec<u8>> {
                 .and_then(|(page, fault)| (page == index).then_some(fault));
             let skew = page_rng.uniform(-CLEAN_MAX_SKEW_DEG, CLEAN_MAX_SKEW_DEG);
             let speckles = page_rng.between(5, 30) as usize;
-            let mut image = if fault == Some(PageFault::Blank) {
-                GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]))
+            if fault == Some(PageFault::Blank) {
+                image.fill(255);
             } else {
+                flat.fill(255);
                 let ts = Typesetter {
                     family: &fonts.families[family],
                 };
-                let flat = render_page(&layout, &ts);
+                draw_page(&mut flat, &layout, &ts);
                 match fault {
-                    Some(PageFault::Skew(angle)) => skew_content(&flat, angle),
-                    _ => small_skew(&flat, skew),
+                    Some(PageFault::Skew(angle)) => image = skew_content(&flat, angle),
+                    _ => small_skew(&flat, skew, &mut image),
                 }
-            };
+            }
             if fault == Some(PageFault::UpsideDown) {
                 image::imageops::rotate180_in_place(&mut image);
             }
@@ -1050,7 +1063,8 @@ fn render_akte(akte: &Akte, fonts: &Fonts) -> Result<Vec<u8>> {
             if let Some(PageFault::Border(edge, width)) = fault {
                 dark_band(&mut image, edge, width, &mut page_rng);
             }
-            let image = resample(image, akte.dpi);
+            let scan = resample(&image, akte.dpi);
+            let image = scan.as_ref();
             let text = description(akte, index);
             let tags = FrameTags {
                 index,
@@ -1059,9 +1073,9 @@ fn render_akte(akte: &Akte, fonts: &Fonts) -> Result<Vec<u8>> {
                 description: Some(&text),
             };
             if akte.gray {
-                write_gray_frame(&mut tiff, &image, &tags)?;
+                write_gray_frame(&mut tiff, image, &tags)?;
             } else {
-                write_g4_frame(&mut tiff, &image, &encode_g4(&image)?, &tags)?;
+                write_g4_frame(&mut tiff, image, &encode_g4(image)?, &tags)?;
             }
         }
     }
@@ -1069,56 +1083,55 @@ fn render_akte(akte: &Akte, fonts: &Fonts) -> Result<Vec<u8>> {
 }
 
 /// Turns a page by a small angle (degrees, positive = counter-clockwise as seen on the
-/// image, as [`skew_content`]) with two integer shears: a column shift, then a row shift.
-/// For angles under a degree this is a rotation to within a pixel, and far cheaper than
-/// interpolating every pixel.
-fn small_skew(image: &GrayImage, skew_deg: f64) -> GrayImage {
+/// image, as [`skew_content`]) into `out` (same size), with two integer shears done in
+/// one pass: a column shift s1(x), then a row shift s2(y). For angles under a degree this
+/// is a rotation to within a pixel, and far cheaper than interpolating every pixel.
+fn small_skew(image: &GrayImage, skew_deg: f64, out: &mut GrayImage) {
     let (w, h) = image.dimensions();
+    assert_eq!(
+        out.dimensions(),
+        (w, h),
+        "small_skew needs an output of the same size"
+    );
     let t = skew_deg.to_radians().tan();
-    if (t * f64::from(w.max(h))).abs() < 0.5 {
-        return image.clone();
-    }
-    let (wu, hu) = (w as usize, h as usize);
     let src = image.as_raw();
-    // Pass 1: out(x, y) = in(x, y + s(x)), s(x) = round((x - cx) * t): copy runs of
-    // columns with the same shift row by row.
+    let dst: &mut [u8] = out;
+    if (t * f64::from(w.max(h))).abs() < 0.5 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    dst.fill(255);
+    let (wu, hu) = (w as i64, h as i64);
+    // out(x, y) = in(x', y + s1(x')) with x' = x - s2(y); s1(x) = round((x - cx) t),
+    // s2(y) = round((y - cy) t). Columns with the same s1 form runs.
     let cx = f64::from(w) / 2.0;
-    let shift_x: Vec<i64> = (0..w)
+    let cy = f64::from(h) / 2.0;
+    let s1: Vec<i64> = (0..w)
         .map(|x| ((f64::from(x) - cx) * t).round() as i64)
         .collect();
-    let mut runs: Vec<(usize, usize, i64)> = Vec::new();
-    let mut start = 0;
-    for x in 1..=wu {
-        if x == wu || shift_x[x] != shift_x[start] {
-            runs.push((start, x, shift_x[start]));
+    let mut runs: Vec<(i64, i64, i64)> = Vec::new();
+    let mut start = 0usize;
+    for x in 1..=w as usize {
+        if x == w as usize || s1[x] != s1[start] {
+            runs.push((start as i64, x as i64, s1[start]));
             start = x;
         }
     }
-    let mut sheared = vec![255u8; wu * hu];
     for y in 0..hu {
+        let s2 = ((y as f64 - cy) * t).round() as i64;
         for &(x0, x1, s) in &runs {
-            let from = y as i64 + s;
-            if (0..hu as i64).contains(&from) {
-                let from = from as usize * wu;
-                sheared[y * wu + x0..y * wu + x1].copy_from_slice(&src[from + x0..from + x1]);
+            let from_y = y + s;
+            // Source columns x0..x1 land at x0 + s2 .. x1 + s2, clipped to the page.
+            let lo = x0.max(-s2);
+            let hi = x1.min(wu - s2);
+            if !(0..hu).contains(&from_y) || lo >= hi {
+                continue;
             }
+            let (from, to) = (from_y * wu, y * wu + s2);
+            dst[(to + lo) as usize..(to + hi) as usize]
+                .copy_from_slice(&src[(from + lo) as usize..(from + hi) as usize]);
         }
     }
-    // Pass 2: out(x, y) = in(x - s(y), y), s(y) = round((y - cy) * t).
-    let cy = f64::from(h) / 2.0;
-    let mut out = vec![255u8; wu * hu];
-    for y in 0..hu {
-        let s = ((y as f64 - cy) * t).round() as i64;
-        let row = &sheared[y * wu..(y + 1) * wu];
-        let dst = &mut out[y * wu..(y + 1) * wu];
-        let n = wu.saturating_sub(s.unsigned_abs() as usize);
-        if s >= 0 {
-            dst[s as usize..s as usize + n].copy_from_slice(&row[..n]);
-        } else {
-            dst[..n].copy_from_slice(&row[(-s) as usize..(-s) as usize + n]);
-        }
-    }
-    GrayImage::from_raw(w, h, out).expect("the buffer has the image's size")
 }
 
 /// A dark band along an edge of the scan (the lid showing where the paper did not
@@ -1151,32 +1164,28 @@ fn dark_band(image: &mut GrayImage, edge: Edge, width: u32, rng: &mut Rng) {
 }
 
 /// The page (rendered at 300 dpi) at `dpi`: as is, halved by 2x2 averaging, or resized.
-fn resample(image: GrayImage, dpi: u32) -> GrayImage {
+fn resample(image: &GrayImage, dpi: u32) -> std::borrow::Cow<'_, GrayImage> {
+    use std::borrow::Cow;
     if dpi == DPI {
-        return image;
+        return Cow::Borrowed(image);
     }
     let (w, h) = image.dimensions();
     if dpi * 2 == DPI {
-        return GrayImage::from_fn(w / 2, h / 2, |x, y| {
+        return Cow::Owned(GrayImage::from_fn(w / 2, h / 2, |x, y| {
             let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
                 .iter()
                 .map(|(dx, dy)| u32::from(image.get_pixel(2 * x + dx, 2 * y + dy).0[0]))
                 .sum();
             Luma([((sum + 2) / 4) as u8])
-        });
+        }));
     }
     let scale = |n: u32| ((f64::from(n) * f64::from(dpi) / f64::from(DPI)).round() as u32).max(1);
-    image::imageops::resize(
-        &image,
+    Cow::Owned(image::imageops::resize(
+        image,
         scale(w),
         scale(h),
         image::imageops::FilterType::Triangle,
-    )
-}
-
-/// Reads the defects of a delivery folder, for tests and tools.
-pub fn load_truth(delivery: &Path) -> Result<DeliveryTruth> {
-    DeliveryTruth::load(&delivery.join(DEFECTS_FILE))
+    ))
 }
 
 #[cfg(test)]
@@ -1184,6 +1193,7 @@ mod tests {
     use super::*;
     use crate::ingest::{decode_frame_bytes, Format, Limits};
     use crate::leptonica::Pix;
+    use std::collections::BTreeMap;
 
     const LIMITS: Limits = Limits {
         max_pixels: 100_000_000,
@@ -1325,7 +1335,8 @@ mod tests {
             rows.iter().map(|&y| f64::from(y)).sum::<f64>() / rows.len() as f64
         };
         for angle in [0.8, -0.8] {
-            let sheared = small_skew(&image, angle);
+            let mut sheared = GrayImage::new(801, 401);
+            small_skew(&image, angle, &mut sheared);
             let rotated = skew_content(&image, angle);
             for x in [150, 650] {
                 let (a, b) = (dark_row(&sheared, x), dark_row(&rotated, x));
@@ -1335,7 +1346,9 @@ mod tests {
             let rise = dark_row(&sheared, 150) - dark_row(&sheared, 650);
             assert_eq!(rise > 0.0, angle > 0.0);
         }
-        assert_eq!(small_skew(&image, 0.0), image);
+        let mut copy = GrayImage::new(801, 401);
+        small_skew(&image, 0.0, &mut copy);
+        assert_eq!(copy, image);
     }
 
     #[test]

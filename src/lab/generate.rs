@@ -2536,12 +2536,17 @@ fn finish_pages(draft: &Draft, rng: &mut Rng, flow_pages: Vec<Vec<PlacedLine>>) 
         .collect()
 }
 
-pub(crate) fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
+fn render_page(page: &PageLayout, ts: &Typesetter) -> GrayImage {
     let mut image = GrayImage::from_pixel(PAGE_W, PAGE_H, Luma([255]));
-    for line in &page.lines {
-        draw_line(&mut image, line, ts);
-    }
+    draw_page(&mut image, page, ts);
     image
+}
+
+/// Draws the lines of a page on `image` (white, A4 at 300 dpi).
+pub(crate) fn draw_page(image: &mut GrayImage, page: &PageLayout, ts: &Typesetter) {
+    for line in &page.lines {
+        draw_line(image, line, ts);
+    }
 }
 
 fn draw_line(image: &mut GrayImage, line: &PlacedLine, ts: &Typesetter) {

@@ -353,8 +353,17 @@ fn tiff_dpi<R: std::io::Read + std::io::Seek>(
     dec: &mut tiff::decoder::Decoder<R>,
 ) -> Option<(f32, f32)> {
     use tiff::tags::Tag;
-    let x = dec.get_tag_f32(Tag::XResolution).ok()?;
-    let y = dec.get_tag_f32(Tag::YResolution).unwrap_or(x);
+    // TIFF stores resolutions as RATIONAL; `get_tag_f32` takes FLOAT only.
+    let number = |dec: &mut tiff::decoder::Decoder<R>, tag| -> Option<f32> {
+        match dec.get_tag(tag).ok()? {
+            tiff::decoder::ifd::Value::Rational(n, d) if d != 0 => Some(n as f32 / d as f32),
+            tiff::decoder::ifd::Value::Float(f) => Some(f),
+            tiff::decoder::ifd::Value::Double(f) => Some(f as f32),
+            v => v.into_f32().ok(),
+        }
+    };
+    let x = number(dec, Tag::XResolution)?;
+    let y = number(dec, Tag::YResolution).unwrap_or(x);
     // ResolutionUnit: 1 none, 2 inch (the default), 3 centimetre.
     let unit = dec.get_tag_u32(Tag::ResolutionUnit).unwrap_or(2);
     match unit {
@@ -567,5 +576,26 @@ mod tests {
         let cut = &data[..data.len() / 3];
         let e = decode_frame_bytes(cut, Format::Tiff, 2, limits()).unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn tiff_resolution_tags_are_read_as_the_rationals_they_are() {
+        use tiff::encoder::{colortype, Rational, TiffEncoder};
+        use tiff::tags::ResolutionUnit;
+        let mut buf = Cursor::new(Vec::new());
+        {
+            let mut enc = TiffEncoder::new(&mut buf).unwrap();
+            let mut img = enc.new_image::<colortype::Gray8>(20, 10).unwrap();
+            img.resolution(ResolutionUnit::Inch, Rational { n: 150, d: 1 });
+            img.write_data(&[128u8; 200]).unwrap();
+        }
+        let data = buf.into_inner();
+        let src = probe_bytes(&cand(), &data, limits()).unwrap();
+        let dpi = src.frames[0].dpi;
+        assert_eq!(dpi.source, crate::model::DpiSource::File, "{dpi:?}");
+        assert!(
+            (dpi.x - 150.0).abs() < 0.01 && (dpi.y - 150.0).abs() < 0.01,
+            "{dpi:?}"
+        );
     }
 }

@@ -747,14 +747,18 @@ fn mailroom_killed_during_delivery_to_mayan_then_rerun_delivers_every_document_o
     let profile = mayan_profile(&mayan, dir.path());
     let out = dir.path().join("out");
     let journal = out.join("journal.jsonl");
-    // Kill moments after delivery began, spread over the first documents' deliveries
-    // (each: upload, metadata, cabinet, waiting for Mayan's worker, read-back, about
-    // 3 s), so that the kills hit different steps; varied per test run.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let kills: Vec<u64> = (0..4).map(|i| 150 + (seed >> (i * 8)) % 6000).collect();
+    // Kill moments after delivery began, seeded (the same every run) and short against
+    // one document's delivery (upload, metadata, cabinet, waiting for Mayan's worker,
+    // read-back: 0.5-3 s), so that each kill lands inside a delivery at a different step.
+    let mut seed: u64 = 0x6d61_7961;
+    let kills: Vec<u64> = (0..4)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            150 + seed % 1500
+        })
+        .collect();
     let mut interrupted = 0;
     for ms in &kills {
         let mut child = mailroom_run(&mayan, &out, &profile)

@@ -196,8 +196,8 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         run_id: req.capture.run_id.clone(),
         mailroom_version: crate::VERSION.to_string(),
         profile: req.profile.name.clone(),
-        batch: absolute(&req.batch),
-        out: absolute(&req.out),
+        batch: crate::fsutil::absolute(&req.batch),
+        out: crate::fsutil::absolute(&req.out),
         started: started.rfc3339(),
         finished: Utc::now().rfc3339(),
         jobs: req.jobs.max(1),
@@ -754,14 +754,6 @@ impl Stages<'_> {
             }),
         }
     }
-}
-
-/// An absolute form of a path for the report (as given if it cannot be resolved).
-fn absolute(p: &Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
 }
 
 /// Runs one item's work so that a panic (a bug, or a decoder tripping over a hostile

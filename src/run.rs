@@ -58,7 +58,7 @@ enum Plan {
 /// `<out>/report.json`.
 pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
     let listing = crate::ingest::list_batch(&opts.batch)?;
-    let batch = absolute(&opts.batch);
+    let batch = crate::fsutil::absolute(&opts.batch);
     let fingerprint = listing_fingerprint(&listing);
     if opts.out.exists() && !opts.out.is_dir() {
         return Err(OutputConflict(format!(
@@ -73,7 +73,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
     let target = opts
         .profile
         .delivery
-        .build(Path::new(&absolute(&opts.out)))?;
+        .build(Path::new(&crate::fsutil::absolute(&opts.out)))?;
     let plan = plan(
         &opts.out,
         &batch,
@@ -404,13 +404,6 @@ fn listing_fingerprint(listing: &crate::ingest::Listing) -> String {
         text.push_str(&format!("{}\t{size}\n", c.rel));
     }
     sha256_hex(text.as_bytes())
-}
-
-fn absolute(p: &Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
 }
 
 /// Whether a run report says anything is left to do or look at.

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use mailroom::deliver::mayan::{DocumentTypeRef, MayanSettings, MayanTarget};
-use mailroom::deliver::{DeliveryError, Destination, Parcel, Target};
+use mailroom::deliver::{DeliveryError, Destination, Target};
 use mailroom::package::DocumentRecord;
 use serde_json::Value;
 use util::run_batch;
@@ -258,28 +258,8 @@ fn demo() -> &'static Demo {
     })
 }
 
-/// A packaged document with what a parcel borrows.
-struct Doc {
-    mailroom_id: String,
-    record: DocumentRecord,
-    pdf: PathBuf,
-    json: PathBuf,
-    destination: Destination,
-    fields: BTreeMap<String, String>,
-}
-
-impl Doc {
-    fn parcel(&self) -> Parcel<'_> {
-        Parcel {
-            mailroom_id: &self.mailroom_id,
-            record: &self.record,
-            pdf: &self.pdf,
-            json: &self.json,
-            destination: &self.destination,
-            fields: &self.fields,
-        }
-    }
-}
+/// A packaged document: the delivery engine's own item.
+type Doc = mailroom::deliver::engine::Item;
 
 /// The demo's documents, with mailroom ids unique to this test run.
 fn demo_documents(run: &str) -> Vec<Doc> {

@@ -27,7 +27,8 @@ pub struct Item {
 }
 
 impl Item {
-    fn parcel(&self) -> Parcel<'_> {
+    /// The item as the target sees it.
+    pub fn parcel(&self) -> Parcel<'_> {
         Parcel {
             mailroom_id: &self.mailroom_id,
             record: &self.record,

@@ -205,8 +205,8 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
     Ok(ValidationReport {
         schema_version: VALIDATION_SCHEMA_VERSION,
         mailroom_version: crate::VERSION.to_string(),
-        delivery: absolute(&o.delivery),
-        inventory: o.inventory.as_deref().map(absolute),
+        delivery: crate::fsutil::absolute(&o.delivery),
+        inventory: o.inventory.as_deref().map(crate::fsutil::absolute),
         profile: o.profile.name.clone(),
         started: started.rfc3339(),
         finished: Utc::now().rfc3339(),
@@ -299,11 +299,4 @@ fn default_seed(bag: &Path) -> u64 {
     let manifest = std::fs::read(bag.join("manifest-sha256.txt")).unwrap_or_default();
     let h = crate::fsutil::sha256_hex(&manifest);
     u64::from_str_radix(&h[..16], 16).unwrap_or(0)
-}
-
-fn absolute(p: &Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
 }

@@ -154,13 +154,25 @@ const MAX_FRAMES: usize = 10_000;
 /// decoding pixels.
 pub fn probe(candidate: &Candidate, limits: Limits) -> Result<SourceFile, IngestError> {
     let data = std::fs::read(&candidate.path)?;
-    probe_bytes(candidate, &data, limits)
+    probe_bytes(candidate, &data, limits, None)
+}
+
+/// [`probe`] for a file whose SHA-256 is known already (a bag's manifest was just
+/// verified against it): the file is not hashed a second time.
+pub fn probe_known(
+    candidate: &Candidate,
+    limits: Limits,
+    sha256: &str,
+) -> Result<SourceFile, IngestError> {
+    let data = std::fs::read(&candidate.path)?;
+    probe_bytes(candidate, &data, limits, Some(sha256))
 }
 
 fn probe_bytes(
     candidate: &Candidate,
     data: &[u8],
     limits: Limits,
+    sha256: Option<&str>,
 ) -> Result<SourceFile, IngestError> {
     if data.is_empty() {
         return Err(IngestError::Empty);
@@ -197,7 +209,7 @@ fn probe_bytes(
         rel: candidate.rel.clone(),
         format,
         bytes: data.len() as u64,
-        sha256: crate::fsutil::sha256_hex(data),
+        sha256: sha256.map_or_else(|| crate::fsutil::sha256_hex(data), str::to_string),
         frames,
     })
 }
@@ -504,12 +516,12 @@ mod tests {
 
     #[test]
     fn empty_and_unknown_files_are_rejected_with_clear_reasons() {
-        let e = probe_bytes(&cand(), b"", limits()).unwrap_err();
+        let e = probe_bytes(&cand(), b"", limits(), None).unwrap_err();
         assert_eq!(e.to_string(), "file is empty (0 bytes)");
-        let e = probe_bytes(&cand(), b"GIF89a...", limits()).unwrap_err();
+        let e = probe_bytes(&cand(), b"GIF89a...", limits(), None).unwrap_err();
         assert!(e.to_string().contains("unknown format"), "{e}");
         assert!(e.to_string().contains("GIF89a"), "{e}");
-        let e = probe_bytes(&cand(), b"%PDF-1.7\n...", limits()).unwrap_err();
+        let e = probe_bytes(&cand(), b"%PDF-1.7\n...", limits(), None).unwrap_err();
         assert!(e.to_string().contains("PDF files are not read yet"), "{e}");
     }
 
@@ -520,14 +532,14 @@ mod tests {
         img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         // no pHYs: assumed
-        let src = probe_bytes(&cand(), &png, limits()).unwrap();
+        let src = probe_bytes(&cand(), &png, limits(), None).unwrap();
         assert_eq!(src.frames[0].dpi.source, DpiSource::Assumed);
         assert_eq!((src.frames[0].width, src.frames[0].height), (40, 30));
         let tiny = Limits {
             max_pixels: 1000,
             assume_dpi: 300,
         };
-        let e = probe_bytes(&cand(), &png, tiny).unwrap_err();
+        let e = probe_bytes(&cand(), &png, tiny, None).unwrap_err();
         assert!(matches!(e, IngestError::TooLarge { .. }), "{e}");
     }
 
@@ -548,7 +560,7 @@ mod tests {
         enc.set_pixel_density(image::codecs::jpeg::PixelDensity::dpi(300));
         enc.encode_image(&img).unwrap();
         assert_eq!(jpeg_dpi(&jpg), Some((300.0, 300.0)));
-        let src = probe_bytes(&cand(), &jpg, limits()).unwrap();
+        let src = probe_bytes(&cand(), &jpg, limits(), None).unwrap();
         assert_eq!(src.frames[0].dpi.source, DpiSource::File);
         let px = decode_frame_bytes(&jpg, Format::Jpeg, 0, limits()).unwrap();
         assert!(matches!(px, Pixels::Gray(_)));
@@ -566,7 +578,7 @@ mod tests {
             }
         }
         let data = buf.into_inner();
-        let src = probe_bytes(&cand(), &data, limits()).unwrap();
+        let src = probe_bytes(&cand(), &data, limits(), None).unwrap();
         assert_eq!(src.frames.len(), 3);
         match decode_frame_bytes(&data, Format::Tiff, 1, limits()).unwrap() {
             Pixels::Gray(g) => assert_eq!(g.get_pixel(3, 3)[0], 200),
@@ -590,7 +602,7 @@ mod tests {
             img.write_data(&[128u8; 200]).unwrap();
         }
         let data = buf.into_inner();
-        let src = probe_bytes(&cand(), &data, limits()).unwrap();
+        let src = probe_bytes(&cand(), &data, limits(), None).unwrap();
         let dpi = src.frames[0].dpi;
         assert_eq!(dpi.source, crate::model::DpiSource::File, "{dpi:?}");
         assert!(

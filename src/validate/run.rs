@@ -82,7 +82,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
                     path: o.delivery.join(&f.rel),
                     rel: f.rel.clone(),
                 };
-                let r = ingest::probe(&c, limits).map_err(|e| e.to_string());
+                let r = ingest::probe_known(&c, limits, &f.sha256).map_err(|e| e.to_string());
                 progress.advance(1);
                 (f.rel.clone(), r)
             })

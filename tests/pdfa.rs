@@ -8,7 +8,7 @@ mod util;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use mailroom::clock::Utc;
 use mailroom::model::Pixels;
@@ -229,6 +229,12 @@ fn every_demo_pdf_is_pdf_a_3u_with_its_transfer_note_for_qpdf_poppler_and_the_ch
     ];
     pdfs.extend(expected.iter().map(|e| e.pdf.as_os_str()));
     let check = check_pdfa(&pdfs);
+    // mailroom validate's own checker passes them too
+    for e in &expected {
+        let ours = rust_check_pdfa(&e.pdf);
+        assert!(ours.status.success(), "{}", both(&ours));
+        assert!(stdout(&ours).contains("PDF/A-3u"), "{}", both(&ours));
+    }
     let text = both(&check);
     assert!(check.status.success(), "check_pdfa.py:\n{text}");
     assert_eq!(
@@ -718,7 +724,39 @@ fn the_checker_rejects_what_pdf_a_forbids() {
         fs::write(&same, mutate(base, |_| {})).unwrap();
         let ok = check_pdfa(&[same.as_os_str()]);
         assert!(ok.status.success(), "{}", both(&ok));
+        let ours = rust_check_pdfa(&same);
+        assert!(ours.status.success(), "{}", both(&ours));
     }
+    // The subset of clauses that `mailroom validate` checks itself (src/validate/pdfa.rs)
+    // must fail there too: python clause -> what the Rust checker says.
+    let rust_says: &[(&str, &str)] = &[
+        (
+            "6.6.2.1 metadata: metadata stream is compressed",
+            "6.6.2.1 metadata: the metadata stream is compressed",
+        ),
+        (
+            "6.1.3 file trailer: no trailer /ID",
+            "6.1.3 file trailer: no /ID",
+        ),
+        (
+            "6.5 actions and JavaScript",
+            "6.5 actions: a JavaScript action",
+        ),
+        (
+            "6.2.11.4.1 embedded fonts",
+            "6.2.11.4.1 embedded fonts: font",
+        ),
+        (
+            "6.2.3 output intent",
+            "6.2.4.3 device colour spaces: images in DeviceGray",
+        ),
+        ("/AFRelationship is None", "has no /AFRelationship"),
+        (
+            "pdfaid:part is '2', expected 3",
+            "is not a PDF (PDF/A-2 embeds only PDF/A files)",
+        ),
+    ];
+    let mut rust_checked = 0;
     let all = cases
         .into_iter()
         .map(|(c, f)| (c, f, &good))
@@ -734,7 +772,28 @@ fn the_checker_rejects_what_pdf_a_forbids() {
                 .any(|l| l.starts_with("FAIL ") && l.contains(clause)),
             "expected a failure of {clause:?}, got:\n{text}"
         );
+        if let Some((_, says)) = rust_says.iter().find(|(c, _)| c == &clause) {
+            let ours = rust_check_pdfa(&path);
+            let text = both(&ours);
+            assert_eq!(ours.status.code(), Some(1), "{clause}: {text}");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("FAIL ") && l.contains(says)),
+                "mailroom's checker: expected {says:?} for {clause:?}, got:\n{text}"
+            );
+            rust_checked += 1;
+        }
     }
+    assert_eq!(rust_checked, rust_says.len());
+}
+
+/// `mailroom-lab check-pdfa FILE`: the PDF/A checks of `mailroom validate`.
+fn rust_check_pdfa(pdf: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailroom-lab"))
+        .arg("check-pdfa")
+        .arg(pdf)
+        .output()
+        .expect("mailroom-lab runs")
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use mailroom::lab::delivery::{generate_delivery, Defect, DeliverySpec};
 use mailroom::lab::dms_server::{FaultPlan, ObjectType, ServerConfig};
@@ -161,6 +161,14 @@ ok-without-id | slow:MS.\nExample: --faults 'insert#2=500,insert#3=503:retry-aft
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// Run the PDF/A checks of `mailroom validate` on PDF files: one line per file, `OK
+    /// <claim>` or the clauses it breaks; exit 1 when any file fails (tests/pdfa.rs)
+    #[command(hide = true)]
+    CheckPdfa {
+        /// PDF files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -175,6 +183,28 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<ExitCode> {
     match Cli::parse().command {
+        Cmd::CheckPdfa { files } => {
+            let mut failed = false;
+            for file in files {
+                let data = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let report = mailroom::validate::pdfa::check(&data);
+                if report.problems.is_empty() {
+                    let claim = report.claim.map(|c| c.to_string()).unwrap_or_default();
+                    println!("OK {} {claim}", file.display());
+                } else {
+                    failed = true;
+                    for p in &report.problems {
+                        println!("FAIL {} {p}", file.display());
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Cmd::HashBag { dir, jobs } => {
             let report = mailroom::validate::bagit::check_bag(&dir, jobs, &|_| {})?;
             let seconds = report.hash_seconds;

@@ -27,6 +27,7 @@ fn label(kind: FindingKind) -> &'static str {
         PageCountMismatch => "Seitenzahl weicht ab",
         DuplicateFile => "Doppelte Datei",
         Unreadable => "Nicht lesbar",
+        NotPdfa => "Kein PDF/A",
         LowResolution => "Auflösung zu gering",
         Skewed => "Schräglage",
         WrongOrientation => "Falsche Ausrichtung",

@@ -13,6 +13,7 @@
 pub mod bagit;
 pub mod html;
 pub mod inventory;
+pub mod pdfa;
 pub mod quality;
 pub mod run;
 pub mod sampling;
@@ -48,6 +49,9 @@ pub enum FindingKind {
     DuplicateFile,
     /// A payload file that cannot be read as pages (unknown format, broken).
     Unreadable,
+    /// A PDF file that is not PDF/A (profile `validate.require_pdfa`); the detail names
+    /// the clauses of ISO 19005 it breaks.
+    NotPdfa,
     // -- per page: resolution on 100 %, the rest on the sample
     /// Resolution below the profile's minimum (from metadata, or from the pixel size of
     /// an A4/A3 page).
@@ -83,6 +87,7 @@ impl FindingKind {
                 | PageCountMismatch
                 | DuplicateFile
                 | Unreadable
+                | NotPdfa
         )
     }
 }

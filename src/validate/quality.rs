@@ -51,6 +51,8 @@ pub struct QualitySettings {
     pub min_ocr_words: usize,
     /// Tesseract language(s) of the files, e.g. `deu` or `deu+eng`.
     pub ocr_language: String,
+    /// Delivered PDF files must be PDF/A (checked on every PDF file).
+    pub require_pdfa: bool,
 }
 
 impl Default for QualitySettings {
@@ -66,6 +68,7 @@ impl Default for QualitySettings {
             min_ocr_confidence: 60.0,
             min_ocr_words: 20,
             ocr_language: "deu".into(),
+            require_pdfa: true,
         }
     }
 }

@@ -74,23 +74,26 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
         max_pixels: o.profile.max_pixels(),
         assume_dpi: o.profile.input.assume_dpi,
     };
-    let probed: Vec<(String, Result<ingest::SourceFile, String>)> = pool.install(|| {
-        bag.files
-            .par_iter()
-            .map(|f| {
-                let c = Candidate {
-                    path: o.delivery.join(&f.rel),
-                    rel: f.rel.clone(),
-                };
-                let r = ingest::probe_known(&c, limits, &f.sha256).map_err(|e| e.to_string());
-                progress.advance(1);
-                (f.rel.clone(), r)
-            })
-            .collect()
-    });
+    let probed: Vec<(String, Result<ingest::SourceFile, String>, Option<Finding>)> =
+        pool.install(|| {
+            bag.files
+                .par_iter()
+                .map(|f| {
+                    let c = Candidate {
+                        path: o.delivery.join(&f.rel),
+                        rel: f.rel.clone(),
+                    };
+                    let r = ingest::probe_known(&c, limits, &f.sha256).map_err(|e| e.to_string());
+                    let pdfa = settings.require_pdfa.then(|| pdfa_finding(&c)).flatten();
+                    progress.advance(1);
+                    (f.rel.clone(), r, pdfa)
+                })
+                .collect()
+        });
+    findings.extend(probed.iter().filter_map(|(_, _, pdfa)| pdfa.clone()));
     let mut pages: BTreeMap<String, Result<usize, String>> = BTreeMap::new();
     let mut lot_pages: Vec<(PageRef, &ingest::SourceFile)> = Vec::new();
-    for (rel, r) in &probed {
+    for (rel, r, _) in &probed {
         match r {
             Ok(src) => {
                 pages.insert(rel.clone(), Ok(src.frames.len()));
@@ -281,6 +284,24 @@ fn inspect_one(
         .unwrap_or_else(|_| quality::inspect(page, &pixels, dpi, None, settings));
     let thumb = (!q.findings.is_empty()).then(|| quality::thumbnail_data_uri(&pixels, 240));
     (page.clone(), q.findings, thumb)
+}
+
+/// The PDF/A finding of a PDF payload file (`None` for other files and for PDF/A files).
+fn pdfa_finding(c: &Candidate) -> Option<Finding> {
+    use std::io::Read;
+    let mut head = [0u8; 5];
+    let is_pdf = std::fs::File::open(&c.path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"%PDF-";
+    if !is_pdf {
+        return None;
+    }
+    // a file that cannot be read is named by the page count check
+    let data = std::fs::read(&c.path).ok()?;
+    let report = super::pdfa::check(&data);
+    (!report.problems.is_empty())
+        .then(|| Finding::file(FindingKind::NotPdfa, &c.rel, report.summary()))
 }
 
 /// The bytes under `data/`, for the progress bar (0 if it cannot be read).

@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use mailroom::lab::delivery::{generate_delivery, Defect, DeliverySpec};
 use mailroom::lab::dms_server::{FaultPlan, ObjectType, ServerConfig};
-use mailroom::lab::evaluate::{evaluate_tesseract_tsv, evaluate_with, EvalOptions};
+use mailroom::lab::evaluate::{
+    evaluate_pdf_text, evaluate_tesseract_tsv, evaluate_with, EvalOptions,
+};
 use mailroom::lab::generate::{generate, GenerateSpec};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
 
@@ -111,6 +113,11 @@ duplicate_file; or all."
         /// (the benchmark's floor), and --truth or --batch is required
         #[arg(long)]
         tesseract_tsv: bool,
+        /// Score the text layer of one PDF instead: OUT is a PDF whose pages are the
+        /// batch's pages in the truth's order (OCRmyPDF's output in the benchmark), and
+        /// --truth or --batch is required
+        #[arg(long, conflicts_with = "tesseract_tsv")]
+        pdf_text: bool,
     },
     /// Run an enaio test server (DMS service and OSRest APIs) on 127.0.0.1; prints
     /// `listening on http://127.0.0.1:PORT` first, then logs requests on stderr
@@ -354,11 +361,13 @@ fn real_main() -> Result<ExitCode> {
             require_separation,
             min_routing_accuracy,
             tesseract_tsv,
+            pdf_text,
         } => {
             let truth_path = match (truth, batch) {
                 (Some(p), _) => p,
                 (None, Some(b)) => b.join(TRUTH_FILE),
                 (None, None) if tesseract_tsv => bail!("--tesseract-tsv needs --truth or --batch"),
+                (None, None) if pdf_text => bail!("--pdf-text needs --truth or --batch"),
                 (None, None) => {
                     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(
                         out.join(mailroom::pipeline::REPORT_FILE),
@@ -370,6 +379,8 @@ fn real_main() -> Result<ExitCode> {
             let truth = Truth::load(&truth_path)?;
             let eval = if tesseract_tsv {
                 evaluate_tesseract_tsv(&out, &truth)?
+            } else if pdf_text {
+                evaluate_pdf_text(&out, &truth)?
             } else {
                 let opts = EvalOptions {
                     separation: separation || require_separation,

@@ -894,6 +894,37 @@ pub fn evaluate_tesseract_tsv(dir: &Path, truth: &Truth) -> Result<Evaluation> {
     Ok(score(&found, truth))
 }
 
+/// Evaluates the text layer of one PDF whose pages are the batch's pages in the truth's
+/// order (an image PDF of the batch run through another OCR tool): page i of the PDF, as
+/// `pdftotext -raw` extracts it, is scored against the truth's page i. A PDF with another
+/// page count is refused: the pages could not be matched.
+pub fn evaluate_pdf_text(pdf: &Path, truth: &Truth) -> Result<Evaluation> {
+    let pages = pdftotext_pages(pdf)?;
+    if pages.len() != truth.pages.len() {
+        bail!(
+            "{} has {} pages, the truth {}: cannot match them",
+            pdf.display(),
+            pages.len(),
+            truth.pages.len()
+        );
+    }
+    let found: FoundMap = truth
+        .pages
+        .iter()
+        .zip(pages)
+        .map(|(t, text)| {
+            (
+                (t.file.clone(), t.frame),
+                Found {
+                    text: Some(normalise(&text)),
+                    ..Found::default()
+                },
+            )
+        })
+        .collect();
+    Ok(score(&found, truth))
+}
+
 fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
     let mut pages = Vec::new();
     for t in &truth.pages {

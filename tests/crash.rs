@@ -927,3 +927,43 @@ fn dms_faults_end_to_end_retry_what_is_transient_quarantine_what_is_refused_and_
     let v = util::mailroom(&["verify".as_ref(), out.as_os_str()]);
     assert_eq!(v.code, 0, "verify: {}\n{}", v.stdout, v.stderr);
 }
+
+#[test]
+fn a_second_run_on_a_folder_in_use_is_refused_and_a_killed_run_leaves_no_lock() {
+    let _one = heavy();
+    let reference = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, &reference.profile_text).unwrap();
+    let out = dir.path().join("out");
+    let job = Job::new(reference.batch.path(), &out, &profile);
+    let mut first = job.spawn();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Counts::read(&out).started == 0 {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(Instant::now() < deadline, "no `started` line");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // the same command again while the first one reads the pages
+    let second = job.run();
+    assert_eq!(second.code, 2, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains("in use by another mailroom run"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run goes on, untouched"
+    );
+    assert_eq!(
+        Counts::read(&out).started,
+        1,
+        "the second run wrote nothing"
+    );
+    // SIGKILL: the kernel drops the lock with the process
+    let _ = first.kill();
+    let _ = first.wait();
+    let r = job.run();
+    check_final(&out, &r, "after a refused second run and a kill");
+}

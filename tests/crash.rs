@@ -46,7 +46,8 @@ impl Rng {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        self.0 % n
+        // the high bits: xorshift's low bits repeat themselves
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) % n
     }
 }
 
@@ -282,7 +283,7 @@ enum Aim {
     Reading { permille: u64 },
     /// When `documents/` holds this many entries (temporary files count), plus µs.
     Writing { entries: usize, delay_us: u64 },
-    /// After the run's n-th `sending` line, plus ms.
+    /// After the run's n-th `sending` line (0: its `delivering` line), plus ms.
     Delivery { sending: usize, delay_ms: u64 },
 }
 
@@ -339,7 +340,7 @@ fn kill_once(job: &Job, aim: Aim, run_ms: u64) -> Kill {
                 }
             }
             Aim::Delivery { sending, delay_ms } => {
-                if now.sending >= before.sending + sending {
+                if now.delivering > before.delivering && now.sending >= before.sending + sending {
                     std::thread::sleep(Duration::from_millis(delay_ms));
                     break;
                 }
@@ -727,11 +728,19 @@ fn killed_while_reading_writing_and_delivering_to_enaio_then_resumed_files_each_
     let job = Job::new(reference.batch.path(), &out, &profile);
 
     let mut aims = packaging_aims(&mut rng, 2, 2);
-    // a document takes at least 150 ms (300 after an unknown outcome: lookup, insert)
+    // a request takes at least 150 ms: the check, then per document the lookup (after
+    // an unknown outcome) and the insert. Kills from the start of delivery land in the
+    // check or a lookup, kills after the first `sending` in an insert or the next one.
     for _ in 0..7 {
-        aims.push(Aim::Delivery {
-            sending: 1,
-            delay_ms: rng.below(300),
+        aims.push(match rng.below(3) {
+            0 => Aim::Delivery {
+                sending: 0,
+                delay_ms: rng.below(450),
+            },
+            _ => Aim::Delivery {
+                sending: 1,
+                delay_ms: rng.below(300),
+            },
         });
     }
     let mut kills = Vec::new();

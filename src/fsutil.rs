@@ -7,20 +7,24 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new
-/// one, never a partial file: write to a temporary sibling, fsync, rename over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// The temporary name a file is written under before it is renamed into place:
+/// `.<name>.tmp` beside it, hidden, and clearly not a finished file. The name is the same
+/// for every writer of `path`, so a run that resumes after a crash writes over the
+/// temporary file the killed run left instead of leaving it behind.
+pub fn temp_path(path: &Path) -> Result<std::path::PathBuf> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no parent folder", path.display()))?;
     let name = path
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    Ok(dir.join(format!(".{}.tmp", name.to_string_lossy())))
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new
+/// one, never a partial file: write to a temporary sibling, fsync, rename over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path)?;
     let result = (|| -> Result<()> {
         let mut f =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -30,6 +34,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .with_context(|| format!("cannot sync {}", tmp.display()))?;
         fs::rename(&tmp, path)
             .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Copies `src` to `dst` as `write_atomic` writes: under the temporary name, fsynced,
+/// renamed, so that `dst` is never a partial copy.
+pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
+    let tmp = temp_path(dst)?;
+    let result = (|| -> Result<()> {
+        fs::copy(src, &tmp)
+            .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.display()))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        fs::rename(&tmp, dst)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), dst.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -99,5 +123,27 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_killed_writer_is_taken_over_not_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.json");
+        // what a writer killed between create and rename leaves
+        fs::write(temp_path(&p).unwrap(), b"{\"half").unwrap();
+        assert_eq!(temp_path(&p).unwrap(), dir.path().join(".report.json.tmp"));
+        write_atomic(&p, b"{}").unwrap();
+        let src = dir.path().join("a.pdf");
+        fs::write(&src, b"%PDF").unwrap();
+        let q = dir.path().join("q.pdf");
+        fs::write(temp_path(&q).unwrap(), b"%PD").unwrap();
+        copy_atomic(&src, &q).unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"%PDF");
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.pdf", "q.pdf", "report.json"]);
     }
 }

@@ -814,7 +814,7 @@ fn quarantine(
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let flat = c.rel.replace('/', "__");
     let copy = dir.join(&flat);
-    std::fs::copy(&c.path, &copy)
+    crate::fsutil::copy_atomic(&c.path, &copy)
         .with_context(|| format!("cannot copy {} into quarantine", c.path.display()))?;
     let note = reason_note(&c.rel, stage, reason, pages);
     write_atomic(&dir.join(format!("{flat}.reason.txt")), note.as_bytes())?;

@@ -414,6 +414,21 @@ impl RunReport {
                     d.pending,
                     d.stopped.as_deref().unwrap_or("stopped")
                 );
+                let pending: Vec<&str> = d
+                    .outcomes
+                    .iter()
+                    .filter(|(_, o)| **o == crate::deliver::engine::Outcome::Pending)
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                let more = match pending.len().saturating_sub(SUMMARY_MAX_FLAGGED) {
+                    0 => String::new(),
+                    n => format!(" ... and {n} more (report.json lists them all)"),
+                };
+                let _ = writeln!(
+                    s,
+                    "               {}{more}",
+                    pending[..pending.len().min(SUMMARY_MAX_FLAGGED)].join(", ")
+                );
                 let _ = writeln!(
                     s,
                     "               run the same command again to deliver them (nothing is sent twice)"
@@ -677,5 +692,40 @@ mod tests {
         assert!(s.contains("bad.tif: file is empty"), "{s}");
         assert_eq!(s.matches("uncertain_skew").count(), SUMMARY_MAX_FLAGGED);
         assert!(s.contains("... and 5 more"), "{s}");
+    }
+
+    #[test]
+    fn summary_names_the_pending_documents_and_why() {
+        use crate::deliver::engine::{DeliverySummary, Outcome};
+        let mut r = report(0);
+        let mut outcomes = std::collections::BTreeMap::new();
+        outcomes.insert(
+            "0001-a".to_string(),
+            Outcome::Delivered {
+                object_id: "7".into(),
+                time: "t".into(),
+                found: false,
+            },
+        );
+        for i in 2..=25 {
+            outcomes.insert(format!("{i:04}-a"), Outcome::Pending);
+        }
+        r.delivery = Some(DeliverySummary {
+            target: "enaio https://dms/".into(),
+            documents: 25,
+            delivered: 1,
+            pending: 24,
+            stopped: Some("enaio https://dms/ is not available: HTTP 503".into()),
+            outcomes,
+            ..DeliverySummary::default()
+        });
+        let s = r.summary();
+        assert!(
+            s.contains("PENDING         24 documents not delivered: enaio https://dms/ is not available: HTTP 503"),
+            "{s}"
+        );
+        assert!(s.contains("0002-a, 0003-a"), "{s}");
+        assert!(s.contains("0021-a ... and 4 more"), "{s}");
+        assert!(!s.contains("0001-a,") && !s.contains("0022-a"), "{s}");
     }
 }

@@ -69,6 +69,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
+    let _lock = lock_output(&opts.out)?;
     // an absolute folder target, so receipts name the same place from any directory
     let target = opts
         .profile
@@ -162,6 +163,26 @@ impl engine::Progress for ObserverProgress<'_> {
     }
     fn done(&self, document: &str, outcome: &Outcome) {
         self.0.delivered(document, outcome);
+    }
+}
+
+/// Holds the output folder for this run. A second `mailroom run` on the same folder while
+/// this one runs (the command started twice, or run again before the first ended) would
+/// package over its documents and deliver them a second time. The lock is an exclusive
+/// `flock` on the folder itself, released by the kernel when the process ends, however
+/// it ends (SIGKILL included), so a crashed run never leaves a stale lock behind.
+fn lock_output(out: &Path) -> Result<std::fs::File> {
+    let dir = std::fs::File::open(out).with_context(|| format!("cannot open {}", out.display()))?;
+    match dir.try_lock() {
+        Ok(()) => Ok(dir),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutputConflict(format!(
+            "output folder {} is in use by another mailroom run; run the command again when that one has ended (it resumes where it stands), or choose another folder",
+            out.display()
+        ))
+        .into()),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock the output folder {}", out.display()))
+        }
     }
 }
 
@@ -507,6 +528,20 @@ mod tests {
         assert!(conflict(plan(out, "/b", "l", false, "enaio https://dms/")).contains("folder /x"));
         std::fs::remove_file(out.join(REPORT_FILE)).unwrap();
         assert!(conflict(plan(out, "/b", "l", false, t)).contains("missing"));
+    }
+
+    #[test]
+    fn an_output_folder_in_use_is_refused_until_its_run_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_output(dir.path()).unwrap();
+        let e = lock_output(dir.path()).unwrap_err();
+        assert!(e.is::<OutputConflict>(), "{e:#}");
+        assert!(
+            e.to_string().contains("in use by another mailroom run"),
+            "{e}"
+        );
+        drop(held);
+        lock_output(dir.path()).unwrap();
     }
 
     #[test]

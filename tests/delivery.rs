@@ -53,7 +53,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn no_temp_files(out: &Path) {
     let temps: Vec<_> = files(out)
         .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".tmp-"))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".tmp"))
         .collect();
     assert!(temps.is_empty(), "temporary files left: {temps:?}");
 }

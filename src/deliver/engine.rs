@@ -316,7 +316,7 @@ fn quarantine(out: &Path, item: &Item, reason: &str) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let id = &item.record.id;
     for (src, ext) in [(&item.pdf, "pdf"), (&item.json, "json")] {
-        std::fs::copy(src, dir.join(format!("{id}.{ext}")))
+        crate::fsutil::copy_atomic(src, &dir.join(format!("{id}.{ext}")))
             .with_context(|| format!("cannot copy {} into quarantine", src.display()))?;
     }
     let note = format!(

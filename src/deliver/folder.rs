@@ -153,9 +153,9 @@ impl Target for FolderTarget {
 
 /// Puts a complete copy of `src` at `dst`: a hard link where the file system allows
 /// (no second copy of the bytes), else a copy; under a temporary name, synced, renamed.
+/// A temporary file an earlier, killed attempt left is replaced.
 fn place(src: &Path, dst: &Path) -> std::io::Result<()> {
-    let name = dst.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dst.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = crate::fsutil::temp_path(dst).map_err(std::io::Error::other)?;
     let _ = fs::remove_file(&tmp);
     if fs::hard_link(src, &tmp).is_err() {
         fs::copy(src, &tmp)?;
@@ -163,9 +163,10 @@ fn place(src: &Path, dst: &Path) -> std::io::Result<()> {
     let result = File::open(&tmp)
         .and_then(|f| f.sync_all())
         .and_then(|()| fs::rename(&tmp, dst));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // Also after a successful rename: when `dst` is already a hard link to `src` (an
+    // earlier attempt placed it, then was killed before the next file), rename() of the
+    // temporary link onto it does nothing and leaves the temporary name (POSIX).
+    let _ = fs::remove_file(&tmp);
     result
 }
 
@@ -226,6 +227,26 @@ pub fn dmsdata_xml(settings: &FolderSettings, parcel: &Parcel, pdf_name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placing_a_file_again_over_its_own_hard_link_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.pdf");
+        fs::write(&src, b"%PDF-1.7").unwrap();
+        let target = dir.path().join("target");
+        fs::create_dir(&target).unwrap();
+        let dst = target.join("a.pdf");
+        // the second time is a resumed delivery: `dst` is already a link to `src`
+        for _ in 0..2 {
+            place(&src, &dst).unwrap();
+            let names: Vec<_> = fs::read_dir(&target)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["a.pdf"]);
+            assert_eq!(fs::read(&dst).unwrap(), b"%PDF-1.7");
+        }
+    }
 
     #[test]
     fn unit_codes_become_safe_folder_names() {

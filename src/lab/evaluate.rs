@@ -993,7 +993,7 @@ fn score(found: &FoundMap, truth: &Truth) -> Evaluation {
                     if !score.skew_uncertain {
                         score.skew_error = skew_found.map(|f| (f - t.skew_deg).abs());
                     }
-                    score.upright = Some((t.rotation + rotation_applied) % 360 == 0);
+                    score.upright = Some((t.rotation + rotation_applied).is_multiple_of(360));
                 }
             }
         }

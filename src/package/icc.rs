@@ -47,7 +47,7 @@ pub fn srgb_profile() -> Vec<u8> {
             .find(|(off, len)| &data[*off..off + len] == body.as_slice())
             .copied();
         let (off, len) = shared.unwrap_or_else(|| {
-            while data.len() % 4 != 0 {
+            while !data.len().is_multiple_of(4) {
                 data.push(0);
             }
             let off = data.len();
@@ -59,7 +59,7 @@ pub fn srgb_profile() -> Vec<u8> {
         table.extend_from_slice(&((128 + table_len + off) as u32).to_be_bytes());
         table.extend_from_slice(&(len as u32).to_be_bytes());
     }
-    while data.len() % 4 != 0 {
+    while !data.len().is_multiple_of(4) {
         data.push(0);
     }
 

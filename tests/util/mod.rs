@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod dms;
+
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};

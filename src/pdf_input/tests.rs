@@ -1,0 +1,1 @@
+//! Tests of PDF input on generated PDFs.

@@ -192,6 +192,16 @@ pub fn probe_known(
     )
 }
 
+/// [`probe`] on bytes in memory, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn probe_bytes_for_tests(
+    candidate: &Candidate,
+    data: &[u8],
+    limits: Limits,
+) -> Result<SourceFile, IngestError> {
+    probe_bytes(candidate, data, limits, None)
+}
+
 #[cfg(test)]
 fn probe_bytes(
     candidate: &Candidate,

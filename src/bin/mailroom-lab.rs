@@ -14,6 +14,7 @@ use mailroom::lab::delivery::{generate_delivery, Defect, DeliverySpec};
 use mailroom::lab::dms_server::{FaultPlan, ObjectType, ServerConfig};
 use mailroom::lab::evaluate::{evaluate_tesseract_tsv, evaluate_with, EvalOptions};
 use mailroom::lab::generate::{generate, GenerateSpec};
+use mailroom::lab::pdfgen::{convert_batch, PdfShare};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
 
 #[derive(Parser)]
@@ -46,6 +47,11 @@ enum Cmd {
         /// (run it with profiles/stream.toml)
         #[arg(long)]
         stream: bool,
+        /// Write some (every other) or all files as scanner-style PDFs: the same pages
+        /// and truth; JPEG kept as JPEG, bilevel as CCITT G4 or JBIG2, gray lossless as
+        /// Flate, some pages turned by /Rotate or the image matrix
+        #[arg(long, value_enum, default_value = "none")]
+        pdf: PdfShare,
     },
     /// Write a test delivery of digitised Akten: DIR/bag (BagIt 1.0, one multi-page TIFF
     /// per Akte), DIR/inventory.csv and DIR/defects.json (every injected defect)
@@ -292,6 +298,7 @@ fn real_main() -> Result<ExitCode> {
             pages,
             seed,
             stream,
+            pdf,
         } => {
             if out.join(TRUTH_FILE).exists() {
                 bail!("{} already holds a batch", out.display());
@@ -305,6 +312,10 @@ fn real_main() -> Result<ExitCode> {
                 },
                 &out,
             )?;
+            let pdfs = convert_batch(&out, pdf)?;
+            if pdfs > 0 {
+                eprintln!("mailroom-lab: {pdfs} files written as scanner PDFs");
+            }
             eprintln!(
                 "mailroom-lab: wrote {} pages in {} letters to {} in {:.1} s",
                 truth.pages.len(),

@@ -314,7 +314,7 @@ fn is_generated_file_name(name: &str) -> bool {
     };
     !number.is_empty()
         && number.bytes().all(|b| b.is_ascii_digit())
-        && matches!(extension, "jpg" | "png" | "tif")
+        && matches!(extension, "jpg" | "png" | "tif" | "pdf")
 }
 
 fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file: &str) {

@@ -462,17 +462,6 @@ fn plan_page(
         return Ok(render(&format!("the page has {why}"), false));
     }
     let placed = &c.images[0];
-    let (of_page, of_image) = covered(&placed.ctm);
-    if of_page < FULL_PAGE || of_image < FULL_PAGE {
-        return Ok(render("the image does not fill the page", false));
-    }
-    let Ok(stream) = doc.get_object(placed.id).and_then(Object::as_stream) else {
-        return Ok(render("the image object is unreadable", false));
-    };
-    let spec = match ImageSpec::read(doc, stream) {
-        Ok(s) => s,
-        Err(image::Unsupported(why)) => return Ok(render(&format!("{why}: rendered"), false)),
-    };
     // Where the image's columns (data x) and rows (data y, downwards) run on the page.
     let m = &placed.ctm;
     let dx = displayed((m[0], m[1]), rotate);
@@ -484,6 +473,17 @@ fn plan_page(
     if !aligned(dx) || !aligned(dy) || (dx.0.abs() > dx.1.abs()) == (dy.0.abs() > dy.1.abs()) {
         return Ok(render("the image is placed at an angle", false));
     }
+    let (of_page, of_image) = covered(&placed.ctm);
+    if of_page < FULL_PAGE || of_image < FULL_PAGE {
+        return Ok(render("the image does not fill the page", false));
+    }
+    let Ok(stream) = doc.get_object(placed.id).and_then(Object::as_stream) else {
+        return Ok(render("the image object is unreadable", false));
+    };
+    let spec = match ImageSpec::read(doc, stream) {
+        Ok(s) => s,
+        Err(image::Unsupported(why)) => return Ok(render(&why, false)),
+    };
     let swap = dx.1.abs() > dx.0.abs();
     let orientation = if swap {
         Orientation {
@@ -563,6 +563,7 @@ pub fn probe(data: &[u8], limits: Limits, opts: &PdfOptions) -> Result<Vec<Frame
 }
 
 /// A decoded PDF page.
+#[derive(Debug)]
 pub struct DecodedPage {
     pub pixels: Pixels,
     /// The embedded JPEG, when it can go into the output PDF unchanged.

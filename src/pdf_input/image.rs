@@ -787,20 +787,6 @@ impl Orientation {
         }
         dst
     }
-
-    /// Where image pixel (i, j) lands in the displayed image.
-    #[cfg(test)]
-    fn target(&self, i: usize, j: usize, w: usize, h: usize) -> (usize, usize) {
-        if self.swap {
-            let ox = if self.flip_x { h - 1 - j } else { j };
-            let oy = if self.flip_y { w - 1 - i } else { i };
-            (ox, oy)
-        } else {
-            let ox = if self.flip_x { w - 1 - i } else { i };
-            let oy = if self.flip_y { h - 1 - j } else { j };
-            (ox, oy)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -139,8 +139,8 @@ pub fn decode(
     result
 }
 
-/// A minimal embedded JBIG2 stream: one page holding one immediate lossless generic
-/// region coded with MMR (which is CCITT Group 4 inside). Made without a JBIG2 encoder
+/// A minimal embedded JBIG2 stream: one page holding one immediate generic region coded
+/// with MMR (which is CCITT Group 4 inside). Made without a JBIG2 encoder
 /// (none is packaged for Debian 12), for tests and the sample generator's fixtures.
 /// `g4` is the page's G4 data with black = ink.
 pub fn mmr_page(width: u32, height: u32, g4: &[u8]) -> Vec<u8> {
@@ -162,7 +162,7 @@ pub fn mmr_page(width: u32, height: u32, g4: &[u8]) -> Vec<u8> {
     page.push(0);
     page.extend_from_slice(&0u16.to_be_bytes());
     segment(0, 48, &page);
-    // immediate lossless generic region (type 39): region info, flags MMR = 1, data
+    // immediate generic region (type 38; poppler reads no type 39): region info, MMR = 1
     let mut region = Vec::new();
     region.extend_from_slice(&width.to_be_bytes());
     region.extend_from_slice(&height.to_be_bytes());
@@ -171,7 +171,7 @@ pub fn mmr_page(width: u32, height: u32, g4: &[u8]) -> Vec<u8> {
     region.push(0); // external combination operator OR
     region.push(1); // MMR
     region.extend_from_slice(g4);
-    segment(1, 39, &region);
+    segment(1, 38, &region);
     // end of page (type 49)
     segment(2, 49, &[]);
     out

@@ -350,12 +350,15 @@ pub struct Decoded {
     pub jpeg: Option<Vec<u8>>,
 }
 
-/// Decodes the image. Errors are damaged data (the page cannot be read).
+/// Decodes the image and turns it as the page shows it (`orientation`). Bilevel codecs
+/// paint their black runs straight into the turned page (a turn then costs next to
+/// nothing: ink is a few per cent of a page). Errors are damaged data.
 pub fn decode(
     doc: &Document,
     stream: &Stream,
     spec: &ImageSpec,
     max_pixels: u64,
+    orientation: Orientation,
 ) -> Result<Decoded, String> {
     let (w, h) = (spec.width, spec.height);
     if u64::from(w) * u64::from(h) > max_pixels {
@@ -377,7 +380,7 @@ pub fn decode(
                 ));
             }
             Ok(Decoded {
-                pixels: samples_to_pixels(&data, spec)?,
+                pixels: orientation.apply(samples_to_pixels(&data, spec)?),
                 jpeg: None,
             })
         }
@@ -402,17 +405,21 @@ pub fn decode(
                     Pixels::Rgb(c) => image::imageops::invert(c),
                 }
             }
-            let jpeg = spec.jpeg_passthrough().then(|| data.clone());
-            Ok(Decoded { pixels, jpeg })
+            let jpeg = (spec.jpeg_passthrough() && orientation == Orientation::UPRIGHT)
+                .then(|| data.clone());
+            Ok(Decoded {
+                pixels: orientation.apply(pixels),
+                jpeg,
+            })
         }
         Codec::G4 {
             columns,
             rows,
             black_is_1,
         } => {
-            // Fill the runs straight from the decoder's colour changes: black = 0.
+            // Paint the black runs straight from the decoder's colour changes.
             let (cols, nrows) = (*columns as usize, *rows as usize);
-            let mut gray = vec![255u8; cols * nrows];
+            let mut canvas = Canvas::new(orientation, cols, nrows);
             let mut y = 0usize;
             let ok = fax::decoder::decode_g4(
                 data.iter().copied(),
@@ -420,14 +427,11 @@ pub fn decode(
                 Some(*rows as u16),
                 |t| {
                     if y < nrows {
-                        let row = &mut gray[y * cols..(y + 1) * cols];
                         // transitions alternate white->black, black->white, starting white
                         for pair in t.chunks(2) {
                             let start = (pair[0] as usize).min(cols);
                             let end = pair.get(1).map_or(cols, |e| (*e as usize).min(cols));
-                            if start < end {
-                                row[start..end].fill(0);
-                            }
+                            canvas.black(y, start, end);
                         }
                     }
                     y += 1;
@@ -440,7 +444,7 @@ pub fn decode(
             // and /Decode or an image mask may turn them over once more.
             let sample_black = u8::from(*black_is_1);
             Ok(Decoded {
-                pixels: bilevel_from_gray(gray, w, h, sample_black, spec),
+                pixels: canvas.finish(sample_black, spec),
                 jpeg: None,
             })
         }
@@ -464,57 +468,93 @@ pub fn decode(
             }
             // JBIG2 1 = black; PDF's decoded sample 0 = black.
             let (wu, hu) = (w as usize, h as usize);
-            let mut gray = vec![0u8; wu * hu];
-            for (r, out) in bits.chunks(stride).take(hu).zip(gray.chunks_mut(wu)) {
-                unpack_row(r, out, 0);
+            let mut canvas = Canvas::new(orientation, wu, hu);
+            for (y, r) in bits.chunks(stride).take(hu).enumerate() {
+                let mut x = 0;
+                while x < wu {
+                    if r[x / 8] == 0 && x % 8 == 0 {
+                        x += 8;
+                        continue;
+                    }
+                    if r[x / 8] & (0x80 >> (x % 8)) == 0 {
+                        x += 1;
+                        continue;
+                    }
+                    let start = x;
+                    while x < wu && r[x / 8] & (0x80 >> (x % 8)) != 0 {
+                        x += 1;
+                    }
+                    canvas.black(y, start, x);
+                }
             }
             Ok(Decoded {
-                pixels: bilevel_from_gray(gray, w, h, 0, spec),
+                pixels: canvas.finish(0, spec),
                 jpeg: None,
             })
         }
     }
 }
 
-/// Unpacks a row of bits (MSB first) into bytes: a set bit becomes `one` (0 or 255), a
-/// clear bit the other value.
-fn unpack_row(bits: &[u8], out: &mut [u8], one: u8) {
-    let (set, clear) = if one == 0 { (0u8, 255u8) } else { (255u8, 0u8) };
-    let full = out.len() / 8;
-    let mut chunks = out.chunks_exact_mut(8);
-    for (byte, dst) in bits.iter().zip(&mut chunks) {
-        for (k, d) in dst.iter_mut().enumerate() {
-            *d = if byte & (0x80 >> k) != 0 { set } else { clear };
-        }
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let byte = bits[full];
-        for (k, d) in rest.iter_mut().enumerate() {
-            *d = if byte & (0x80 >> k) != 0 { set } else { clear };
-        }
-    }
+/// A white bilevel page, turned as displayed, onto which a decoder paints the black runs
+/// of its rows.
+struct Canvas {
+    o: Orientation,
+    w: usize,
+    h: usize,
+    ow: usize,
+    px: Vec<u8>,
 }
 
-/// A bilevel page from a decoded black (0) / white (255) raster whose black pixels are
-/// the sample value `sample_black`, through `/Decode` and `/ImageMask`: the page shows
-/// black where the sample maps to black (gray) or paints (mask).
-fn bilevel_from_gray(
-    mut gray: Vec<u8>,
-    w: u32,
-    h: u32,
-    sample_black: u8,
-    spec: &ImageSpec,
-) -> Pixels {
-    // which sample value shows black on the page
-    let decode_inverted = spec.decode.as_ref().is_some_and(|d| d[0] > d[1]);
-    let shows_black = u8::from(decode_inverted); // gray: sample 0 black; mask: sample 0 paints
-    if sample_black != shows_black {
-        for v in &mut gray {
-            *v = !*v;
+impl Canvas {
+    fn new(o: Orientation, w: usize, h: usize) -> Canvas {
+        let ow = if o.swap { h } else { w };
+        Canvas {
+            o,
+            w,
+            h,
+            ow,
+            px: vec![255; w * h],
         }
     }
-    Pixels::Bilevel(GrayImage::from_raw(w, h, gray).expect("sized above"))
+
+    /// Image row `j`, columns `start..end` are black.
+    fn black(&mut self, j: usize, start: usize, end: usize) {
+        if start >= end || j >= self.h {
+            return;
+        }
+        let (o, w, h, ow) = (self.o, self.w, self.h, self.ow);
+        if !o.swap {
+            let oy = if o.flip_y { h - 1 - j } else { j };
+            let (s, e) = if o.flip_x {
+                (w - end, w - start)
+            } else {
+                (start, end)
+            };
+            self.px[oy * ow + s..oy * ow + e].fill(0);
+        } else {
+            let ox = if o.flip_x { h - 1 - j } else { j };
+            for i in start..end {
+                let oy = if o.flip_y { w - 1 - i } else { i };
+                self.px[oy * ow + ox] = 0;
+            }
+        }
+    }
+
+    /// The page, through `/Decode` and `/ImageMask`: the painted runs are the sample
+    /// value `sample_black`; the page shows black where the sample maps to black (gray)
+    /// or paints (mask), so the raster is inverted when the two differ.
+    fn finish(mut self, sample_black: u8, spec: &ImageSpec) -> Pixels {
+        let decode_inverted = spec.decode.as_ref().is_some_and(|d| d[0] > d[1]);
+        // gray: sample 0 is black; mask: sample 0 paints; /Decode [1 0] turns both
+        let shows_black = u8::from(decode_inverted);
+        if sample_black != shows_black {
+            for v in &mut self.px {
+                *v = !*v;
+            }
+        }
+        let (ow, oh) = self.o.size(self.w as u32, self.h as u32);
+        Pixels::Bilevel(GrayImage::from_raw(ow, oh, self.px).expect("sized above"))
+    }
 }
 
 /// The stream's bytes after its general-purpose filters (all of them for raw images,

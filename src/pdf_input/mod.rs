@@ -617,15 +617,12 @@ pub fn decode(
                         page: frame + 1,
                         reason: e.to_string(),
                     })?;
-                let d = image::decode(&opened.doc, stream, spec, limits.max_pixels).map_err(
-                    |reason| PdfError::Page {
-                        page: frame + 1,
-                        reason,
-                    },
-                )?;
-                let upright = *orientation == Orientation::UPRIGHT;
-                let pixels = orientation.apply(d.pixels);
-                Ok((plan, Some(pixels), d.jpeg.filter(|_| upright)))
+                let d = image::decode(&opened.doc, stream, spec, limits.max_pixels, *orientation)
+                    .map_err(|reason| PdfError::Page {
+                    page: frame + 1,
+                    reason,
+                })?;
+                Ok((plan, Some(d.pixels), d.jpeg))
             }
             Kind::Render { .. } => Ok((plan, None, None)),
         }

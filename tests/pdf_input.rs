@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use mailroom::lab::pdfgen::{convert_batch, text_pdf, PdfShare};
+use mailroom::lab::pdfgen::{
+    convert_batch, scanner_pdf, text_pdf, Encoding, PdfShare, Placement, ScanPage,
+};
 use serde_json::Value;
 use util::{run_batch, tool, TempBatch};
 
@@ -167,6 +169,24 @@ fn text_pdfs_keep_their_text_and_refused_pdfs_are_quarantined() {
     let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
     doc.get_dictionary_mut(root).unwrap().set("OpenAction", js);
     doc.save(dir.join("e_script.pdf")).unwrap();
+    // a scanner PDF whose cross-reference offsets are all wrong: repaired, and flagged
+    let white = mailroom::model::Pixels::Bilevel(image::GrayImage::from_pixel(
+        1240,
+        1754,
+        image::Luma([255]),
+    ));
+    let scan = scanner_pdf(&[ScanPage {
+        pixels: &white,
+        dpi: 150.0,
+        encoding: Encoding::G4,
+        placement: Placement::Upright,
+        jpeg: None,
+    }])
+    .unwrap();
+    let mut broken = scan[..9].to_vec();
+    broken.extend_from_slice(b"% moved by this line\n");
+    broken.extend_from_slice(&scan[9..]);
+    std::fs::write(dir.join("f_repaired.pdf"), broken).unwrap();
 
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/braunschweig.toml");
     let out = tempfile::tempdir().unwrap();
@@ -212,8 +232,29 @@ fn text_pdfs_keep_their_text_and_refused_pdfs_are_quarantined() {
         .join("o/quarantine/c_password.pdf.reason.txt")
         .exists());
 
+    // the repaired file: read, its (blank) page kept as evidence and flagged
+    let flagged: Vec<&Value> = rep["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["flagged"].as_array().unwrap())
+        .collect();
+    assert!(
+        flagged.iter().any(|f| f["source_file"] == "f_repaired.pdf"
+            && f["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&"pdf_repaired".into())),
+        "{flagged:?}"
+    );
+
     // the letter: rendered, its own text kept (no OCR), routed by its address and subject
-    let docs = rep["documents"].as_array().unwrap();
+    let docs: Vec<&Value> = rep["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["sources"][0] == "a_brief.pdf")
+        .collect();
     assert_eq!(docs.len(), 1, "{docs:?}");
     let d: Value = serde_json::from_slice(
         &std::fs::read(out.path().join("o").join(docs[0]["json"].as_str().unwrap())).unwrap(),

@@ -22,6 +22,10 @@ PACKAGES=(
   libtiff-tools
   # headless browser that renders the validate HTML report (tests/validate_html.rs)
   chromium
+  # PDF input: MuPDF renders PDF pages that are not one embedded image and reads the
+  # text of born-digital pages (chosen by measurement, README "PDF input"); jbig2dec
+  # decodes JBIG2 page images (linked by mailroom)
+  mupdf-tools libjbig2dec0-dev
 )
 
 missing=()

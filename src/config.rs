@@ -29,6 +29,10 @@ pub struct Profile {
 pub struct InputSettings {
     pub assume_dpi: u32,
     pub max_megapixels: u32,
+    /// PDF pages that are not one full-page image are rendered at this resolution (gray).
+    pub pdf_render_dpi: u32,
+    /// PDF pages with real text: keep the PDF's text ("keep", no OCR) or OCR them ("ocr").
+    pub pdf_text: crate::pdf_input::TextMode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -238,6 +242,8 @@ impl Default for InputSettings {
         InputSettings {
             assume_dpi: 300,
             max_megapixels: 150,
+            pdf_render_dpi: 300,
+            pdf_text: crate::pdf_input::TextMode::Keep,
         }
     }
 }
@@ -292,6 +298,12 @@ impl Profile {
                 self.input.max_megapixels
             );
         }
+        if !(72..=1200).contains(&self.input.pdf_render_dpi) {
+            bail!(
+                "input.pdf_render_dpi = {} is out of range (72-1200)",
+                self.input.pdf_render_dpi
+            );
+        }
         let c = &self.cleanup;
         if !(0.0..0.05).contains(&c.blank_max_ink) {
             bail!(
@@ -327,6 +339,14 @@ impl Profile {
             );
         }
         Ok(())
+    }
+
+    /// The PDF settings of a run.
+    pub fn pdf_options(&self) -> crate::pdf_input::PdfOptions {
+        crate::pdf_input::PdfOptions {
+            render_dpi: self.input.pdf_render_dpi,
+            text: self.input.pdf_text,
+        }
     }
 
     /// Largest accepted page in pixels.

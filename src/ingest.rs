@@ -12,6 +12,7 @@ use image::{GrayImage, ImageDecoder, ImageReader, RgbImage};
 use thiserror::Error;
 
 use crate::model::{Dpi, DpiSource, Pixels};
+pub use crate::pdf_input::PdfOptions;
 
 /// Why a file or frame cannot be used. The `Display` text is the one-line reason shown to
 /// the operator and written next to the quarantined copy.
@@ -19,7 +20,7 @@ use crate::model::{Dpi, DpiSource, Pixels};
 pub enum IngestError {
     #[error("file is empty (0 bytes)")]
     Empty,
-    #[error("unknown format: not a PNG, JPEG or TIFF image (starts with {0})")]
+    #[error("unknown format: not a PNG, JPEG or TIFF image or a PDF (starts with {0})")]
     UnknownFormat(String),
     #[error("page {frame} is {width}x{height} pixels, more than the profile's limit of {limit_mp} megapixels (decompression bomb?)")]
     TooLarge {
@@ -34,6 +35,8 @@ pub enum IngestError {
     Unsupported(String),
     #[error("cannot read file: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Pdf(#[from] crate::pdf_input::PdfError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,6 +45,7 @@ pub enum Format {
     Png,
     Jpeg,
     Tiff,
+    Pdf,
 }
 
 impl Format {
@@ -57,6 +61,8 @@ impl Format {
             || head.starts_with(b"MM\0+")
         {
             Some(Format::Tiff)
+        } else if head.starts_with(b"%PDF-") {
+            Some(Format::Pdf)
         } else {
             None
         }
@@ -127,6 +133,8 @@ pub struct FrameInfo {
     pub width: u32,
     pub height: u32,
     pub dpi: Dpi,
+    /// For a PDF page: how it is read (embedded image or rendered, text, repaired).
+    pub pdf: Option<crate::pdf_input::PdfPageInfo>,
 }
 
 /// A source file that was opened and checked: its pages can be decoded.
@@ -153,8 +161,18 @@ const MAX_FRAMES: usize = 10_000;
 /// Opens a file, hashes it, and finds its frames with their size and resolution, without
 /// decoding pixels.
 pub fn probe(candidate: &Candidate, limits: Limits) -> Result<SourceFile, IngestError> {
+    probe_with(candidate, limits, &PdfOptions::default())
+}
+
+/// [`probe`] with the run's PDF settings (the render resolution sets a rendered page's
+/// pixel size).
+pub fn probe_with(
+    candidate: &Candidate,
+    limits: Limits,
+    pdf: &PdfOptions,
+) -> Result<SourceFile, IngestError> {
     let data = std::fs::read(&candidate.path)?;
-    probe_bytes(candidate, &data, limits, None)
+    probe_bytes_with(candidate, &data, limits, None, pdf)
 }
 
 /// [`probe`] for a file whose SHA-256 is known already (a bag's manifest was just
@@ -165,28 +183,51 @@ pub fn probe_known(
     sha256: &str,
 ) -> Result<SourceFile, IngestError> {
     let data = std::fs::read(&candidate.path)?;
-    probe_bytes(candidate, &data, limits, Some(sha256))
+    probe_bytes_with(
+        candidate,
+        &data,
+        limits,
+        Some(sha256),
+        &PdfOptions::default(),
+    )
 }
 
+/// [`probe`] on bytes in memory, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn probe_bytes_for_tests(
+    candidate: &Candidate,
+    data: &[u8],
+    limits: Limits,
+) -> Result<SourceFile, IngestError> {
+    probe_bytes(candidate, data, limits, None)
+}
+
+#[cfg(test)]
 fn probe_bytes(
     candidate: &Candidate,
     data: &[u8],
     limits: Limits,
     sha256: Option<&str>,
 ) -> Result<SourceFile, IngestError> {
+    probe_bytes_with(candidate, data, limits, sha256, &PdfOptions::default())
+}
+
+fn probe_bytes_with(
+    candidate: &Candidate,
+    data: &[u8],
+    limits: Limits,
+    sha256: Option<&str>,
+    pdf: &PdfOptions,
+) -> Result<SourceFile, IngestError> {
     if data.is_empty() {
         return Err(IngestError::Empty);
-    }
-    if data.starts_with(b"%PDF-") {
-        return Err(IngestError::Unsupported(
-            "PDF files are not read yet (scan to TIFF, PNG or JPEG)".into(),
-        ));
     }
     let format =
         Format::sniff(data).ok_or_else(|| IngestError::UnknownFormat(describe_head(data)))?;
     let frames = match format {
         Format::Png | Format::Jpeg => vec![probe_single(data, format, limits)?],
         Format::Tiff => probe_tiff(data, limits)?,
+        Format::Pdf => crate::pdf_input::probe(data, limits, pdf)?,
     };
     for (i, f) in frames.iter().enumerate() {
         if u64::from(f.width) * u64::from(f.height) > limits.max_pixels {
@@ -243,20 +284,23 @@ fn probe_single(data: &[u8], format: Format, limits: Limits) -> Result<FrameInfo
     let found = match format {
         Format::Png => png_dpi(data),
         Format::Jpeg => jpeg_dpi(data),
-        Format::Tiff => None,
+        Format::Tiff | Format::Pdf => None,
     };
     Ok(FrameInfo {
         width,
         height,
         dpi: resolve_dpi(found, limits.assume_dpi),
+        pdf: None,
     })
 }
 
+/// The image crate's format for the single-image formats (TIFF and PDF are read by
+/// their own code).
 fn image_format(format: Format) -> image::ImageFormat {
     match format {
         Format::Png => image::ImageFormat::Png,
         Format::Jpeg => image::ImageFormat::Jpeg,
-        Format::Tiff => image::ImageFormat::Tiff,
+        Format::Tiff | Format::Pdf => image::ImageFormat::Tiff,
     }
 }
 
@@ -347,6 +391,7 @@ fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError
             width,
             height,
             dpi: resolve_dpi(tiff_dpi(&mut dec), limits.assume_dpi),
+            pdf: None,
         });
         if !dec.more_images() {
             break;
@@ -403,6 +448,46 @@ pub fn decode_frame_bytes(
             decode_single(data, format, limits)
         }
         Format::Tiff => decode_tiff(data, frame, limits),
+        Format::Pdf => {
+            Ok(crate::pdf_input::decode(data, None, frame, limits, &PdfOptions::default())?.pixels)
+        }
+    }
+}
+
+/// A page as the pipeline reads it: its pixels, and for PDF pages the embedded JPEG that
+/// may go into the output unchanged, the page's own text (a text page kept as text) and
+/// how it was read.
+pub struct DecodedPage {
+    pub pixels: Pixels,
+    pub jpeg: Option<Vec<u8>>,
+    pub text: Option<crate::ocr::PageText>,
+    pub pdf: Option<crate::pdf_input::PdfPageInfo>,
+}
+
+/// Decodes page `frame` of a probed file whose bytes are `data` (the file at `src.path`).
+pub fn decode_page(
+    data: &[u8],
+    src: &SourceFile,
+    frame: usize,
+    limits: Limits,
+    pdf: &PdfOptions,
+) -> Result<DecodedPage, IngestError> {
+    match src.format {
+        Format::Pdf => {
+            let d = crate::pdf_input::decode(data, Some(&src.path), frame, limits, pdf)?;
+            Ok(DecodedPage {
+                pixels: d.pixels,
+                jpeg: d.jpeg,
+                text: d.text,
+                pdf: Some(d.info),
+            })
+        }
+        format => Ok(DecodedPage {
+            pixels: decode_frame_bytes(data, format, frame, limits)?,
+            jpeg: None,
+            text: None,
+            pdf: None,
+        }),
     }
 }
 
@@ -522,7 +607,7 @@ mod tests {
         assert!(e.to_string().contains("unknown format"), "{e}");
         assert!(e.to_string().contains("GIF89a"), "{e}");
         let e = probe_bytes(&cand(), b"%PDF-1.7\n...", limits(), None).unwrap_err();
-        assert!(e.to_string().contains("PDF files are not read yet"), "{e}");
+        assert!(e.to_string().contains("truncated PDF"), "{e}");
     }
 
     #[test]

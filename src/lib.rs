@@ -24,6 +24,7 @@ pub mod model;
 pub mod ocr;
 pub mod package;
 pub mod patch;
+pub mod pdf_input;
 pub mod pipeline;
 pub mod report;
 pub mod routing;

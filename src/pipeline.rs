@@ -93,6 +93,8 @@ struct ReadPage {
     dpi: crate::model::Dpi,
     color: crate::model::ColorKind,
     timings: Timings,
+    /// For a PDF page: how it was read.
+    pdf: Option<crate::pdf_input::PdfPageInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -268,10 +270,12 @@ impl Stages<'_> {
             .par_iter()
             .map(|c| {
                 guarded(|| {
-                    ingest::probe(c, self.limits).map_err(|e| PageFailure {
-                        stage: Stage::Ingest,
-                        reason: e.to_string(),
-                    })
+                    ingest::probe_with(c, self.limits, &self.req.profile.pdf_options()).map_err(
+                        |e| PageFailure {
+                            stage: Stage::Ingest,
+                            reason: e.to_string(),
+                        },
+                    )
                 })
             })
             .collect();
@@ -431,8 +435,19 @@ impl Stages<'_> {
         let mut timings = Timings::default();
         let t = Instant::now();
         let data = std::fs::read(&src.path).map_err(|e| fail(Stage::Decode)(&e))?;
-        let pixels = ingest::decode_frame_bytes(&data, src.format, frame, self.limits)
-            .map_err(|e| fail(Stage::Decode)(&e))?;
+        let ingest::DecodedPage {
+            pixels,
+            jpeg: embedded_jpeg,
+            text: pdf_text,
+            pdf,
+        } = ingest::decode_page(
+            &data,
+            src,
+            frame,
+            self.limits,
+            &self.req.profile.pdf_options(),
+        )
+        .map_err(|e| fail(Stage::Decode)(&e))?;
         let info = &src.frames[frame];
         if (pixels.width(), pixels.height()) != (info.width, info.height) {
             return Err(fail(Stage::Decode)(&format!(
@@ -450,6 +465,23 @@ impl Stages<'_> {
         // read the same gray view of the cleaned page.
         let t = Instant::now();
         let settings = &self.req.profile.cleanup;
+        // A PDF page kept with its own text: the text's boxes fit the page as rendered,
+        // so cleanup must not move or drop anything.
+        let text_settings;
+        let settings = if pdf_text.is_some() {
+            text_settings = crate::config::CleanupSettings {
+                remove_borders: false,
+                remove_punch_holes: false,
+                despeckle: false,
+                blank_detection: false,
+                deskew: false,
+                orientation: false,
+                ..settings.clone()
+            };
+            &text_settings
+        } else {
+            settings
+        };
         let min_conf = self.req.profile.ocr.min_confidence;
         let (cleaned, text, barcodes) = self
             .engines
@@ -461,10 +493,15 @@ impl Stages<'_> {
                 }
                 let gray = cleaned.pixels.to_gray();
                 let t_ocr = Instant::now();
-                let pix = Pix::from_gray(&gray).map_err(|e| fail(Stage::Ocr)(&e))?;
-                let text = engine
-                    .recognize(&pix, cleaned.dpi.y.round() as u32)
-                    .map_err(|e| fail(Stage::Ocr)(&e))?;
+                let text = match pdf_text {
+                    Some(text) => text,
+                    None => {
+                        let pix = Pix::from_gray(&gray).map_err(|e| fail(Stage::Ocr)(&e))?;
+                        engine
+                            .recognize(&pix, cleaned.dpi.y.round() as u32)
+                            .map_err(|e| fail(Stage::Ocr)(&e))?
+                    }
+                };
                 timings.ocr = t_ocr.elapsed().as_millis() as u64;
                 let t_barcodes = Instant::now();
                 let barcodes = barcode::read(&gray).map_err(|e| fail(Stage::Barcodes)(&e))?;
@@ -483,16 +520,26 @@ impl Stages<'_> {
             as_scanned,
             analysis,
             dpi,
-            record: cleanup,
+            record: mut cleanup,
         } = cleaned;
+        if pdf.as_ref().is_some_and(|p| p.repaired) {
+            cleanup.flags.push(cleanup::Flag::PdfRepaired);
+        }
         let t = Instant::now();
         let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
         timings.patch = t.elapsed().as_millis() as u64;
 
         let t = Instant::now();
-        // JPEG input is embedded as it came unless cleanup changed the pixels.
-        let single_jpeg =
-            (src.format == Format::Jpeg && as_scanned).then_some((Format::Jpeg, data.as_slice()));
+        // JPEG input (a JPEG file, or a PDF page's JPEG) is embedded as it came unless
+        // cleanup changed the pixels.
+        let jpeg = match src.format {
+            Format::Jpeg => Some(data.as_slice()),
+            Format::Pdf => embedded_jpeg.as_deref(),
+            Format::Png | Format::Tiff => None,
+        };
+        let single_jpeg = jpeg
+            .filter(|_| as_scanned)
+            .map(|bytes| (Format::Jpeg, bytes));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
         timings.encode = t.elapsed().as_millis() as u64;
@@ -507,6 +554,7 @@ impl Stages<'_> {
             barcodes,
             dpi,
             timings,
+            pdf,
         })
     }
 
@@ -745,8 +793,18 @@ impl Stages<'_> {
             cleanup: p.cleanup.clone(),
             patch: p.patch.clone(),
             barcodes: p.barcodes.clone(),
+            pdf: p.pdf.clone(),
             ocr: p.text.as_ref().filter(|_| keep_text).map(|text| OcrRecord {
-                language: self.req.profile.ocr.language.clone(),
+                // a PDF page's own text was read, not recognised
+                language: if p
+                    .pdf
+                    .as_ref()
+                    .is_some_and(|i| i.text == Some(crate::pdf_input::TextMode::Keep))
+                {
+                    crate::pdf_input::KEPT_TEXT_LANGUAGE.to_string()
+                } else {
+                    self.req.profile.ocr.language.clone()
+                },
                 mean_confidence: text.mean_confidence(),
                 words: text.word_count(),
                 text: text.text(),

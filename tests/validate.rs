@@ -114,3 +114,123 @@ fn a_clean_lot_is_accepted_on_its_iso_2859_sample() {
     assert_ne!(a["sampling"]["sampled"], b["sampling"]["sampled"]);
     assert_eq!(b["sampling"]["seed"], 99);
 }
+
+/// Rewrites a bag after its payload changed: manifest, Payload-Oxum, tag manifest.
+fn rebag(bag: &Path) {
+    use mailroom::fsutil::sha256_hex;
+    let mut lines = Vec::new();
+    let (mut bytes, mut files) = (0u64, 0usize);
+    let mut names: Vec<_> = std::fs::read_dir(bag.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let data = std::fs::read(bag.join("data").join(&name)).unwrap();
+        bytes += data.len() as u64;
+        files += 1;
+        lines.push(format!("{}  data/{name}\n", sha256_hex(&data)));
+    }
+    std::fs::write(bag.join("manifest-sha256.txt"), lines.concat()).unwrap();
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    let info: String = info
+        .lines()
+        .map(|l| {
+            if l.starts_with("Payload-Oxum:") {
+                format!("Payload-Oxum: {bytes}.{files}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(bag.join("bag-info.txt"), info).unwrap();
+    let tags: String = ["bag-info.txt", "bagit.txt", "manifest-sha256.txt"]
+        .iter()
+        .map(|t| {
+            format!(
+                "{}  {t}\n",
+                sha256_hex(&std::fs::read(bag.join(t)).unwrap())
+            )
+        })
+        .collect();
+    std::fs::write(bag.join("tagmanifest-sha256.txt"), tags).unwrap();
+}
+
+#[test]
+fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
+    use mailroom::lab::pdfgen::{scanner_pdf, Encoding, Placement, ScanPage};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("lot");
+    lab_delivery(&d, &["--files", "3", "--pages", "2", "--seed", "11"]);
+    // one Akte delivered as a scanner PDF: G4, its second page turned by /Rotate
+    let data_dir = d.join("bag/data");
+    let tif = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let stem = tif.file_stem().unwrap().to_string_lossy().into_owned();
+    let bytes = std::fs::read(&tif).unwrap();
+    let limits = mailroom::ingest::Limits {
+        max_pixels: 200_000_000,
+        assume_dpi: 300,
+    };
+    let pages: Vec<(mailroom::model::Pixels, f32)> = (0..2)
+        .map(|i| {
+            let px = mailroom::ingest::decode_frame_bytes(
+                &bytes,
+                mailroom::ingest::Format::Tiff,
+                i,
+                limits,
+            )
+            .unwrap();
+            let mut g = px.to_gray().into_owned();
+            g.pixels_mut()
+                .for_each(|p| p.0[0] = if p.0[0] < 128 { 0 } else { 255 });
+            (mailroom::model::Pixels::Bilevel(g), 300.0)
+        })
+        .collect();
+    let pdf = scanner_pdf(
+        &pages
+            .iter()
+            .enumerate()
+            .map(|(i, (px, dpi))| ScanPage {
+                pixels: px,
+                dpi: *dpi,
+                encoding: Encoding::G4,
+                placement: if i == 1 {
+                    Placement::Rotate(90)
+                } else {
+                    Placement::Upright
+                },
+                jpeg: None,
+            })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::remove_file(&tif).unwrap();
+    std::fs::write(data_dir.join(format!("{stem}.pdf")), pdf).unwrap();
+    let inv = std::fs::read_to_string(d.join("inventory.csv")).unwrap();
+    std::fs::write(
+        d.join("inventory.csv"),
+        inv.replace(&format!("{stem}.tif"), &format!("{stem}.pdf")),
+    )
+    .unwrap();
+    rebag(&d.join("bag"));
+
+    let (code, stdout, stderr) = validate(&d, &["--all-pages", "--json"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(report["lot"]["pages"], 6, "{report}");
+    let sampled = report["sampling"]["sampled"].as_array().unwrap();
+    let pdf_pages = sampled
+        .iter()
+        .filter(|p| p["file"].as_str().unwrap().ends_with(".pdf"))
+        .count();
+    assert_eq!(pdf_pages, 2, "{sampled:?}");
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        0,
+        "the PDF's pages are as good as the TIFF's: {report}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -16,6 +16,7 @@ use mailroom::lab::evaluate::{
     evaluate_pdf_text, evaluate_tesseract_tsv, evaluate_with, EvalOptions,
 };
 use mailroom::lab::generate::{generate, GenerateSpec};
+use mailroom::lab::pdfgen::{convert_batch, PdfShare};
 use mailroom::lab::truth::{Truth, TRUTH_FILE};
 
 #[derive(Parser)]
@@ -48,6 +49,11 @@ enum Cmd {
         /// (run it with profiles/stream.toml)
         #[arg(long)]
         stream: bool,
+        /// Write some (every other) or all files as scanner-style PDFs: the same pages
+        /// and truth; JPEG kept as JPEG, bilevel as CCITT G4 or JBIG2, gray lossless as
+        /// Flate, some pages turned by /Rotate or the image matrix
+        #[arg(long, value_enum, default_value = "none")]
+        pdf: PdfShare,
     },
     /// Write a test delivery of digitised Akten: DIR/bag (BagIt 1.0, one multi-page TIFF
     /// per Akte), DIR/inventory.csv and DIR/defects.json (every injected defect)
@@ -76,6 +82,21 @@ duplicate_file; or all."
         /// Resolution of the lot's pages (rendered at 300 and resampled otherwise)
         #[arg(long, default_value_t = 300)]
         dpi: u32,
+    },
+    /// Time reading every page of PDFs both ways: the embedded image taken as stored
+    /// (what `mailroom run` does with scanner pages) and the page rendered with MuPDF
+    /// at --dpi (what it does with other pages). Prints one line per page and the totals.
+    PdfRead {
+        /// PDF files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Resolution of the rendering
+        #[arg(long, default_value_t = 300)]
+        dpi: u32,
+        /// Read and render every page this many times and take the fastest of each
+        /// (robust against other work on the machine)
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
     },
     /// Score a run's output folder against the batch's truth.json
     Evaluate {
@@ -329,6 +350,7 @@ fn real_main() -> Result<ExitCode> {
             pages,
             seed,
             stream,
+            pdf,
         } => {
             if out.join(TRUTH_FILE).exists() {
                 bail!("{} already holds a batch", out.display());
@@ -342,6 +364,10 @@ fn real_main() -> Result<ExitCode> {
                 },
                 &out,
             )?;
+            let pdfs = convert_batch(&out, pdf)?;
+            if pdfs > 0 {
+                eprintln!("mailroom-lab: {pdfs} files written as scanner PDFs");
+            }
             eprintln!(
                 "mailroom-lab: wrote {} pages in {} letters to {} in {:.1} s",
                 truth.pages.len(),
@@ -351,6 +377,7 @@ fn real_main() -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::PdfRead { files, dpi, repeat } => pdf_read(&files, dpi, repeat.max(1)),
         Cmd::Evaluate {
             out,
             truth,
@@ -421,4 +448,65 @@ fn real_main() -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// `mailroom-lab pdf-read`: extraction against rendering, page by page.
+fn pdf_read(files: &[PathBuf], dpi: u32, repeat: u32) -> Result<ExitCode> {
+    use mailroom::pdf_input::{self, render, PdfOptions};
+    let limits = mailroom::ingest::Limits {
+        max_pixels: 1_000_000_000,
+        assume_dpi: 300,
+    };
+    let opts = PdfOptions {
+        render_dpi: dpi,
+        ..Default::default()
+    };
+    let (mut read_s, mut render_s, mut pages) = (0.0, 0.0, 0usize);
+    println!("file\tpage\tmethod\tfilter\tpixels\tread_ms\trender_ms");
+    for file in files {
+        let data = std::fs::read(file)?;
+        let frames = pdf_input::probe(&data, limits, &opts)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        for (i, f) in frames.iter().enumerate() {
+            let (mut read, mut rendered) = (f64::MAX, f64::MAX);
+            let mut d = None;
+            for _ in 0..repeat {
+                let t = std::time::Instant::now();
+                d = Some(
+                    pdf_input::decode(&data, Some(file), i, limits, &opts)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+                );
+                read = read.min(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                let r = render::render_gray(file, i + 1, dpi)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                rendered = rendered.min(t.elapsed().as_secs_f64());
+                drop(r);
+            }
+            let d = d.expect("repeat >= 1");
+            let info = f.pdf.as_ref().expect("PDF pages have PDF info");
+            println!(
+                "{}\t{}\t{:?}\t{}\t{}x{}\t{:.1}\t{:.1}",
+                file.display(),
+                i + 1,
+                info.method,
+                info.filter.as_deref().unwrap_or("-"),
+                d.pixels.width(),
+                d.pixels.height(),
+                read * 1000.0,
+                rendered * 1000.0
+            );
+            read_s += read;
+            render_s += rendered;
+            pages += 1;
+        }
+    }
+    let n = pages.max(1) as f64;
+    println!(
+        "total\t{pages} pages\tread {:.1} ms/page\trender at {dpi} dpi {:.1} ms/page\trendering/reading {:.1}x",
+        read_s * 1000.0 / n,
+        render_s * 1000.0 / n,
+        render_s / read_s.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -71,6 +71,8 @@ pub enum Flag {
     NearBlank,
     /// The OCR's mean word confidence is below the profile's minimum.
     LowOcrConfidence,
+    /// The page comes from a PDF whose cross-reference table was broken and rebuilt.
+    PdfRepaired,
 }
 
 #[derive(Debug, thiserror::Error)]

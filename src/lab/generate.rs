@@ -202,8 +202,8 @@ impl GenerateSpec {
 /// Generates a batch of scanned letters into `out_dir` (created if missing) and returns its
 /// ground truth, which is also written there as `truth.json`.
 ///
-/// Files from an earlier run with the generator's own names (`letter_*.jpg|png|tif`,
-/// `scan_*.jpg|png|tif`) are removed first, so a smaller batch never leaves stale pages
+/// Files from an earlier run with the generator's own names (`letter_*.jpg|png|tif|pdf`,
+/// `scan_*.jpg|png|tif|pdf`) are removed first, so a smaller batch never leaves stale pages
 /// behind.
 pub fn generate(spec: &GenerateSpec, out_dir: &Path) -> Result<Truth> {
     fs::create_dir_all(out_dir)
@@ -314,7 +314,7 @@ fn is_generated_file_name(name: &str) -> bool {
     };
     !number.is_empty()
         && number.bytes().all(|b| b.is_ascii_digit())
-        && matches!(extension, "jpg" | "png" | "tif")
+        && matches!(extension, "jpg" | "png" | "tif" | "pdf")
 }
 
 fn record_truth(truth: &mut Truth, letter: &Letter, scans: &[ScannedPage], file: &str) {
@@ -5570,7 +5570,9 @@ mod tests {
         assert!(is_generated_file_name("scan_00012.jpg"));
         assert!(!is_generated_file_name("scan_.png"));
         assert!(is_generated_file_name(TRUTH_FILE));
-        assert!(!is_generated_file_name("letter_001.pdf"));
+        // `generate --pdf` writes scanner PDFs under the same names
+        assert!(is_generated_file_name("letter_001.pdf"));
+        assert!(!is_generated_file_name("letter_001.docx"));
         assert!(!is_generated_file_name("letter_.png"));
         assert!(!is_generated_file_name("notes.txt"));
     }

@@ -7,4 +7,5 @@ pub mod delivery;
 pub mod dms_server;
 pub mod evaluate;
 pub mod generate;
+pub mod pdfgen;
 pub mod truth;

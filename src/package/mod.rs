@@ -212,7 +212,11 @@ pub struct PageRecord {
     pub patch: Option<crate::patch::PatchCode>,
     /// Barcodes found on the page (empty for blank pages).
     pub barcodes: Vec<crate::barcode::Barcode>,
-    /// Absent for pages that were not OCRed (blank).
+    /// For a page from a PDF: embedded image or rendered, kept text, repaired file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<crate::pdf_input::PdfPageInfo>,
+    /// Absent for pages that were not OCRed (blank). For a PDF page kept with its own
+    /// text, `language` is "pdf-text" and every word has confidence 100.
     pub ocr: Option<OcrRecord>,
 }
 

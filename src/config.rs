@@ -346,6 +346,7 @@ impl Profile {
         crate::pdf_input::PdfOptions {
             render_dpi: self.input.pdf_render_dpi,
             text: self.input.pdf_text,
+            allow_attachments: false,
         }
     }
 

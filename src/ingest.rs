@@ -181,15 +181,10 @@ pub fn probe_known(
     candidate: &Candidate,
     limits: Limits,
     sha256: &str,
+    pdf: &PdfOptions,
 ) -> Result<SourceFile, IngestError> {
     let data = std::fs::read(&candidate.path)?;
-    probe_bytes_with(
-        candidate,
-        &data,
-        limits,
-        Some(sha256),
-        &PdfOptions::default(),
-    )
+    probe_bytes_with(candidate, &data, limits, Some(sha256), pdf)
 }
 
 /// [`probe`] on bytes in memory, for tests elsewhere in the crate.

@@ -156,13 +156,10 @@ fn rebag(bag: &Path) {
     std::fs::write(bag.join("tagmanifest-sha256.txt"), tags).unwrap();
 }
 
-#[test]
-fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
-    use mailroom::lab::pdfgen::{scanner_pdf, Encoding, Placement, ScanPage};
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("lot");
-    lab_delivery(&d, &["--files", "3", "--pages", "2", "--seed", "11"]);
-    // one Akte delivered as a scanner PDF: G4, its second page turned by /Rotate
+/// A clean lot of 3 Akten (2 pages each) whose first Akte is delivered as the PDF that
+/// `make_pdf` writes from its two (bilevel) pages; returns the PDF's name in the bag.
+fn lot_with_a_pdf(d: &Path, make_pdf: impl Fn(&[mailroom::model::Pixels]) -> Vec<u8>) -> String {
+    lab_delivery(d, &["--files", "3", "--pages", "2", "--seed", "11"]);
     let data_dir = d.join("bag/data");
     let tif = std::fs::read_dir(&data_dir)
         .unwrap()
@@ -175,7 +172,7 @@ fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
         max_pixels: 200_000_000,
         assume_dpi: 300,
     };
-    let pages: Vec<(mailroom::model::Pixels, f32)> = (0..2)
+    let pages: Vec<mailroom::model::Pixels> = (0..2)
         .map(|i| {
             let px = mailroom::ingest::decode_frame_bytes(
                 &bytes,
@@ -187,37 +184,51 @@ fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
             let mut g = px.to_gray().into_owned();
             g.pixels_mut()
                 .for_each(|p| p.0[0] = if p.0[0] < 128 { 0 } else { 255 });
-            (mailroom::model::Pixels::Bilevel(g), 300.0)
+            mailroom::model::Pixels::Bilevel(g)
         })
         .collect();
-    let pdf = scanner_pdf(
-        &pages
-            .iter()
-            .enumerate()
-            .map(|(i, (px, dpi))| ScanPage {
-                pixels: px,
-                dpi: *dpi,
-                encoding: Encoding::G4,
-                placement: if i == 1 {
-                    Placement::Rotate(90)
-                } else {
-                    Placement::Upright
-                },
-                jpeg: None,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let pdf = make_pdf(&pages);
     std::fs::remove_file(&tif).unwrap();
-    std::fs::write(data_dir.join(format!("{stem}.pdf")), pdf).unwrap();
+    let name = format!("{stem}.pdf");
+    std::fs::write(data_dir.join(&name), pdf).unwrap();
     let inv = std::fs::read_to_string(d.join("inventory.csv")).unwrap();
     std::fs::write(
         d.join("inventory.csv"),
-        inv.replace(&format!("{stem}.tif"), &format!("{stem}.pdf")),
+        inv.replace(&format!("{stem}.tif"), &name),
     )
     .unwrap();
     rebag(&d.join("bag"));
+    format!("data/{name}")
+}
 
+#[test]
+fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
+    use mailroom::lab::pdfgen::{scanner_pdf, Encoding, Placement, ScanPage};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("lot");
+    // one Akte delivered as a scanner PDF: G4, its second page turned by /Rotate
+    let pdf_file = lot_with_a_pdf(&d, |pages| {
+        scanner_pdf(
+            &pages
+                .iter()
+                .enumerate()
+                .map(|(i, px)| ScanPage {
+                    pixels: px,
+                    dpi: 300.0,
+                    encoding: Encoding::G4,
+                    placement: if i == 1 {
+                        Placement::Rotate(90)
+                    } else {
+                        Placement::Upright
+                    },
+                    jpeg: None,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    });
+
+    // a scanner's PDF is no PDF/A: with the default profile that alone rejects the lot
     let (code, stdout, stderr) = validate(&d, &["--all-pages", "--json"]);
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
     assert_eq!(report["lot"]["pages"], 6, "{report}");
@@ -227,10 +238,82 @@ fn pdf_payload_pages_are_counted_and_inspected_like_image_pages() {
         .filter(|p| p["file"].as_str().unwrap().ends_with(".pdf"))
         .count();
     assert_eq!(pdf_pages, 2, "{sampled:?}");
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["kind"], "not_pdfa", "{report}");
+    assert_eq!(findings[0]["file"], pdf_file.as_str(), "{report}");
+    let detail = findings[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("6.6.2.1 metadata"), "{detail}");
+    assert_eq!(code, 7, "{stderr}");
+
+    // a contract that takes plain PDFs: the pages are as good as the TIFF's
+    let profile = dir.path().join("plain-pdf.toml");
+    std::fs::write(&profile, "[validate]\nrequire_pdfa = false\n").unwrap();
+    let (code, stdout, stderr) = validate(
+        &d,
+        &[
+            "--all-pages",
+            "--json",
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
     assert_eq!(
         report["findings"].as_array().unwrap().len(),
         0,
         "the PDF's pages are as good as the TIFF's: {report}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_pdf_a_3_with_an_associated_file_is_accepted() {
+    use mailroom::clock::Utc;
+    use mailroom::ocr::PageText;
+    use mailroom::package::font::GlyphlessFont;
+    use mailroom::package::pdf::{write_pdf, Attachment, PdfMeta, PdfPage, Relationship};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("lot");
+    let pdf_file = lot_with_a_pdf(&d, |pages| {
+        let images: Vec<_> = pages
+            .iter()
+            .map(|px| mailroom::package::encode_image(px, None, 70).unwrap())
+            .collect();
+        let text = PageText { lines: vec![] };
+        let pdf_pages: Vec<PdfPage> = images
+            .iter()
+            .map(|image| PdfPage {
+                image,
+                dpi: (300.0, 300.0),
+                text: &text,
+            })
+            .collect();
+        let note = "<?xml version=\"1.0\"?><transfervermerk/>";
+        let attachments = [Attachment {
+            name: "transfervermerk.xml",
+            mime: "application/xml",
+            description: "Transfervermerk",
+            relationship: Relationship::Supplement,
+            bytes: note.as_bytes(),
+        }];
+        let meta = PdfMeta {
+            title: "Akte",
+            created: Utc::from_unix(1_795_903_200),
+            document_id: "akte",
+            unit: None,
+            profile: "default",
+            attachments: &attachments,
+        };
+        write_pdf(&pdf_pages, &meta, &GlyphlessFont::builtin()).unwrap()
+    });
+    let (code, stdout, stderr) = validate(&d, &["--all-pages", "--json"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(report["lot"]["pages"], 6, "{report}");
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        0,
+        "{pdf_file}: a PDF/A-3u with its transfer note attached passes: {report}"
     );
     assert_eq!(code, 0, "{stderr}");
 }

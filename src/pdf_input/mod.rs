@@ -59,6 +59,10 @@ pub enum TextMode {
 pub struct PdfOptions {
     pub render_dpi: u32,
     pub text: TextMode,
+    /// Take PDFs with embedded files (attachments) instead of refusing them. Off for mail
+    /// (an attachment is not a page and would be lost); on for `validate`, where a PDF/A-3
+    /// delivery may carry associated files and the PDF/A check judges them.
+    pub allow_attachments: bool,
 }
 
 impl Default for PdfOptions {
@@ -66,6 +70,7 @@ impl Default for PdfOptions {
         PdfOptions {
             render_dpi: 300,
             text: TextMode::Keep,
+            allow_attachments: false,
         }
     }
 }
@@ -150,7 +155,7 @@ fn guarded<T>(work: impl FnOnce() -> Result<T, PdfError>) -> Result<T, PdfError>
     })
 }
 
-fn open(data: &[u8], limits: Limits) -> Result<Opened, PdfError> {
+fn open(data: &[u8], limits: Limits, opts: &PdfOptions) -> Result<Opened, PdfError> {
     let tail = &data[data.len().saturating_sub(1024)..];
     if !tail.windows(5).any(|w| w == b"%%EOF") {
         return Err(PdfError::Truncated);
@@ -183,7 +188,7 @@ fn open(data: &[u8], limits: Limits) -> Result<Opened, PdfError> {
             },
         );
     }
-    active_content(&doc)?;
+    active_content(&doc, opts.allow_attachments)?;
     Ok(Opened {
         repaired: doc.xref_recovery.is_some(),
         doc,
@@ -194,14 +199,24 @@ fn contains(data: &[u8], needle: &[u8]) -> bool {
     data.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Refuses JavaScript (actions, name tree), launch actions and embedded files, wherever
-/// they stand in the file.
-fn active_content(doc: &Document) -> Result<(), PdfError> {
-    for obj in doc.objects.values() {
+/// Refuses JavaScript (actions, name tree), launch actions and (unless allowed) embedded
+/// files, wherever they stand in the file: in objects of their own and in dictionaries
+/// written directly inside others (an `/OpenAction << /S /JavaScript ... >>`).
+fn active_content(doc: &Document, allow_attachments: bool) -> Result<(), PdfError> {
+    fn visit(obj: &Object, allow_attachments: bool, depth: usize) -> Result<(), PdfError> {
+        if depth > 64 {
+            return Ok(());
+        }
         let dict = match obj {
             Object::Dictionary(d) => d,
             Object::Stream(s) => &s.dict,
-            _ => continue,
+            Object::Array(items) => {
+                for item in items {
+                    visit(item, allow_attachments, depth + 1)?;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
         let name = |key: &[u8]| dict.get(key).ok().and_then(|o| o.as_name().ok());
         if dict.has(b"JS") || dict.has(b"JavaScript") || name(b"S") == Some(b"JavaScript") {
@@ -210,12 +225,21 @@ fn active_content(doc: &Document) -> Result<(), PdfError> {
         if name(b"S") == Some(b"Launch") {
             return Err(PdfError::Launch);
         }
-        if dict.has(b"EmbeddedFiles")
+        let attachment = dict.has(b"EmbeddedFiles")
             || name(b"Type") == Some(b"EmbeddedFile")
-            || name(b"Subtype") == Some(b"FileAttachment")
-        {
+            || name(b"Subtype") == Some(b"FileAttachment");
+        if attachment && !allow_attachments {
             return Err(PdfError::EmbeddedFiles);
         }
+        for (_, value) in dict.iter() {
+            if matches!(value, Object::Dictionary(_) | Object::Array(_)) {
+                visit(value, allow_attachments, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+    for obj in doc.objects.values() {
+        visit(obj, allow_attachments, 0)?;
     }
     Ok(())
 }
@@ -540,7 +564,7 @@ fn pages(doc: &Document) -> Result<Vec<ObjectId>, PdfError> {
 /// nothing rendered).
 pub fn probe(data: &[u8], limits: Limits, opts: &PdfOptions) -> Result<Vec<FrameInfo>, PdfError> {
     guarded(|| {
-        let opened = open(data, limits)?;
+        let opened = open(data, limits, opts)?;
         let pages = pages(&opened.doc)?;
         pages
             .iter()
@@ -585,7 +609,7 @@ pub fn decode(
     opts: &PdfOptions,
 ) -> Result<DecodedPage, PdfError> {
     let (plan, pixels, jpeg) = guarded(|| {
-        let opened = open(data, limits)?;
+        let opened = open(data, limits, opts)?;
         let pages = pages(&opened.doc)?;
         let id = *pages.get(frame).ok_or(PdfError::Page {
             page: frame + 1,

@@ -74,6 +74,12 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
         max_pixels: o.profile.max_pixels(),
         assume_dpi: o.profile.input.assume_dpi,
     };
+    // PDF pages are read as in `mailroom run` (the profile's settings), but a PDF/A-3
+    // file's associated files are no reason to refuse it: the PDF/A check judges them.
+    let pdf = ingest::PdfOptions {
+        allow_attachments: true,
+        ..o.profile.pdf_options()
+    };
     let probed: Vec<(String, Result<ingest::SourceFile, String>, Option<Finding>)> =
         pool.install(|| {
             bag.files
@@ -83,7 +89,8 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
                         path: o.delivery.join(&f.rel),
                         rel: f.rel.clone(),
                     };
-                    let r = ingest::probe_known(&c, limits, &f.sha256).map_err(|e| e.to_string());
+                    let r =
+                        ingest::probe_known(&c, limits, &f.sha256, &pdf).map_err(|e| e.to_string());
                     let pdfa = settings.require_pdfa.then(|| pdfa_finding(&c)).flatten();
                     progress.advance(1);
                     (f.rel.clone(), r, pdfa)
@@ -150,7 +157,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
             .par_iter()
             .map(|&i| {
                 let (page, src) = &lot_pages[i];
-                let r = inspect_one(page, src, limits, &engines, settings);
+                let r = inspect_one(page, src, limits, &pdf, &engines, settings);
                 progress.advance(1);
                 r
             })
@@ -252,13 +259,15 @@ fn inspect_one(
     page: &PageRef,
     src: &ingest::SourceFile,
     limits: Limits,
+    pdf: &ingest::PdfOptions,
     engines: &EnginePool,
     settings: &quality::QualitySettings,
 ) -> (PageRef, Vec<Finding>, Option<String>) {
     let decoded = std::fs::read(&src.path)
         .map_err(|e| e.to_string())
         .and_then(|data| {
-            ingest::decode_frame_bytes(&data, src.format, page.page - 1, limits)
+            ingest::decode_page(&data, src, page.page - 1, limits, pdf)
+                .map(|d| d.pixels)
                 .map_err(|e| e.to_string())
         });
     let pixels = match decoded {

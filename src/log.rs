@@ -34,6 +34,8 @@ pub const LOG_FILE: &str = "log.jsonl";
 pub enum Event {
     /// A `mailroom run` begins: packaging, or (`resume`) delivery of a packaged run.
     RunStarted {
+        /// Every line carries the run id; this sets it for the lines that follow.
+        #[serde(skip)]
         run_id: String,
         batch: String,
         out: String,
@@ -61,7 +63,7 @@ pub enum Event {
         file: String,
         /// 1-based page within the file.
         page: usize,
-        timings_ms: Timings,
+        timings_ms: PageTimings,
         blank: bool,
         flags: Vec<Flag>,
         /// Clockwise degrees the page was turned.
@@ -144,6 +146,30 @@ pub enum Event {
         error: Option<String>,
         elapsed_seconds: f64,
     },
+}
+
+/// Worker milliseconds one page spent per stage.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PageTimings {
+    pub decode: u64,
+    pub cleanup: u64,
+    pub barcodes: u64,
+    pub patch: u64,
+    pub ocr: u64,
+    pub encode: u64,
+}
+
+impl From<Timings> for PageTimings {
+    fn from(t: Timings) -> PageTimings {
+        PageTimings {
+            decode: t.decode,
+            cleanup: t.cleanup,
+            barcodes: t.barcodes,
+            patch: t.patch,
+            ocr: t.ocr,
+            encode: t.encode,
+        }
+    }
 }
 
 /// The delivery summary's counts (without the per-document outcomes).
@@ -402,6 +428,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("{\"ts\":\"20"), "{text}");
         assert!(text.contains(",\"run_id\":\"R1\",\"event\":\"run_started\","));
+        assert_eq!(text.lines().next().unwrap().matches("run_id").count(), 1);
         assert_eq!(lines[1]["event"], "file_refused");
         assert_eq!(lines[1]["stage"], "ingest");
         assert_eq!(lines[1]["run_id"], "R1");

@@ -808,7 +808,7 @@ fn page_event(src: &SourceFile, frame: usize, r: &Result<ReadPage, PageFailure>)
         Ok(p) => Event::PageRead {
             file: src.rel.clone(),
             page: frame + 1,
-            timings_ms: p.timings,
+            timings_ms: p.timings.into(),
             blank: p.cleanup.blank,
             flags: p.cleanup.flags.clone(),
             rotation: p.cleanup.rotation,

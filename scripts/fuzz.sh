@@ -34,8 +34,10 @@ FLAGS=(-O -a --sanitizer none --codegen-units 16)
 cargo fuzz build "${FLAGS[@]}"
 for t in "${TARGETS[@]}"; do
   mkdir -p "target/corpus/$t"
+  dict=()
+  if [ -f "$t.dict" ]; then dict=(-dict="$t.dict"); fi
   echo "fuzz.sh: $t for ${SECONDS_EACH}s" >&2
   # -timeout: one input taking longer is a hang; -rss_limit_mb: more memory is a finding
   cargo fuzz run "${FLAGS[@]}" "$t" "target/corpus/$t" "corpus/$t" -- \
-    -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 "${dict[@]}"
 done

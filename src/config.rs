@@ -316,6 +316,12 @@ impl Profile {
         if !valid_lang {
             bail!("ocr.language = {lang:?} is not a Tesseract language list such as \"deu\" or \"deu+eng\"");
         }
+        if !(0.0..=100.0).contains(&self.ocr.min_confidence) {
+            bail!(
+                "ocr.min_confidence = {} is out of range (0-100)",
+                self.ocr.min_confidence
+            );
+        }
         if !(0.001..=3600.0).contains(&self.ocr.timeout_s) {
             bail!(
                 "ocr.timeout_s = {} is out of range (0.001-3600 seconds)",
@@ -375,6 +381,16 @@ mod tests {
         assert!(Profile::parse("[output]\njpeg_quality = 0\n").is_err());
         assert!(Profile::parse("[input]\nassume_dpi = 10\n").is_err());
         assert!(Profile::parse("[ocr]\nlanguage = \"deu; rm\"\n").is_err());
+        // found with the profile fuzz target's round trip (fuzz/corpus/profile/
+        // regression-ocr-min-confidence-nan.toml):
+        // NaN passed, and every comparison with it is false
+        for bad in ["nan", "-1", "100.5", "inf"] {
+            let e = Profile::parse(&format!("[ocr]\nmin_confidence = {bad}\n")).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("ocr.min_confidence"),
+                "{bad}: {e:#}"
+            );
+        }
         for bad in ["0", "-1", "0.0001", "3601", "nan", "inf"] {
             let e = Profile::parse(&format!("[ocr]\ntimeout_s = {bad}\n")).unwrap_err();
             assert!(format!("{e:#}").contains("ocr.timeout_s"), "{bad}: {e:#}");

@@ -243,7 +243,8 @@ pub struct Engine {
 /// When a recognition must stop, and whether it was stopped: read by [`cancel_at_deadline`]
 /// on Tesseract's thread (the one that called `recognize`).
 struct Deadline {
-    at: Instant,
+    /// None: beyond what the clock can count, so never.
+    at: Option<Instant>,
     fired: Cell<bool>,
 }
 
@@ -263,7 +264,7 @@ impl Monitor {
             return Err(OcrError::Recognize);
         }
         let deadline = Box::new(Deadline {
-            at: Instant::now() + limit,
+            at: Instant::now().checked_add(limit),
             fired: Cell::new(false),
         });
         unsafe {
@@ -288,7 +289,7 @@ impl Drop for Monitor {
 unsafe extern "C" fn cancel_at_deadline(this: *mut std::ffi::c_void, _words: i32) -> bool {
     // SAFETY: `this` is the `Deadline` of a `Monitor` that outlives the recognition.
     let deadline = unsafe { &*(this as *const Deadline) };
-    let late = Instant::now() >= deadline.at;
+    let late = deadline.at.is_some_and(|at| Instant::now() >= at);
     if late {
         deadline.fired.set(true);
     }

@@ -41,12 +41,16 @@ pub struct PxBox {
     pub h: u32,
 }
 
+/// Largest coordinate or size a box takes from Tesseract's TSV (2^30 pixels, far beyond
+/// any page): box arithmetic on such values cannot overflow.
+pub const MAX_COORD: u32 = 1 << 30;
+
 impl PxBox {
     pub fn right(&self) -> u32 {
-        self.x + self.w
+        self.x.saturating_add(self.w)
     }
     pub fn bottom(&self) -> u32 {
-        self.y + self.h
+        self.y.saturating_add(self.h)
     }
     /// The smallest box holding both.
     pub fn union(&self, o: &PxBox) -> PxBox {
@@ -132,7 +136,10 @@ impl PageText {
             if text.is_empty() {
                 continue;
             }
-            let num = |i: usize| cols[i].trim().parse::<i64>().unwrap_or(0).max(0) as u32;
+            let num = |i: usize| {
+                let v = cols[i].trim().parse::<i64>().unwrap_or(0);
+                v.clamp(0, i64::from(MAX_COORD)) as u32
+            };
             let bbox = PxBox {
                 x: num(6),
                 y: num(7),
@@ -533,6 +540,29 @@ mod tests {
             limit: Duration::from_secs_f64(0.25),
         };
         assert!(e.to_string().contains("limit of 0.25 s"), "{e}");
+    }
+
+    /// Found by the barcode_payload fuzz target (fuzz/corpus/barcode_payload/
+    /// regression-tsv-huge-box*): numbers beyond u32 were truncated, and box sums and
+    /// doubles overflowed.
+    #[test]
+    fn tsv_boxes_are_clamped_to_sane_coordinates() {
+        let tsv = "5\t1\t1\t1\t1\t1\t-5\t33333333335\t4294967295\t40\t90\tStadt\n\
+                   5\t1\t1\t1\t1\t2\t4294967290\t10\t99999999999999999999\t40\t90\tAmt\n";
+        let t = PageText::from_tsv(tsv);
+        let a = t.lines[0].words[0].bbox;
+        assert_eq!((a.x, a.y, a.w, a.h), (0, MAX_COORD, MAX_COORD, 40));
+        // not a number (beyond i64): 0, as for any unreadable field
+        let b = t.lines[0].words[1].bbox;
+        assert_eq!((b.x, b.y, b.w, b.h), (MAX_COORD, 10, 0, 40));
+        assert_eq!(t.lines[0].bbox.right(), MAX_COORD);
+        let huge = PxBox {
+            x: u32::MAX,
+            y: u32::MAX,
+            w: 5,
+            h: 5,
+        };
+        assert_eq!((huge.right(), huge.bottom()), (u32::MAX, u32::MAX));
     }
 
     #[test]

@@ -15,3 +15,6 @@ cargo clippy --release --all-targets -- -D warnings
 bash scripts/mayan.sh start
 # Release build: the image work in the tests is far too slow without optimisation.
 cargo test --release
+# A short fuzzing smoke run of every target (README "Fuzzing"): the seeds and the
+# regression inputs of earlier findings, then new inputs for FUZZ_SECONDS each.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

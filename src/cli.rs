@@ -49,7 +49,7 @@ pub struct Cli {
 pub enum Command {
     /// Process a batch folder: OCR every page, write PDF + JSON per document, and a report.
     #[command(
-        after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/evidence/, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json, <OUT>/journal.jsonl, and the delivery target ([delivery] in the profile; default <OUT>/delivered/<unit>/).\nRunning the same command again on the same --out resumes: packaging if it was interrupted, then delivery of what is pending.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined or documents refused by the target, 4 accounting mismatch, 5 documents pending delivery: run the same command again (it resumes; nothing is delivered twice)."
+        after_help = "Examples:\n  mailroom run samples/demo --out /tmp/out\n  mailroom run scans/ --out out/ --jobs 2 --json > report.json\n  mailroom run scans/ --out out/ --log-json /var/log/mailroom/2026-11-28.jsonl\n\nOutput: <OUT>/documents/<id>.pdf and <id>.json, <OUT>/evidence/, <OUT>/quarantine/ (with .reason.txt), <OUT>/report.json, <OUT>/journal.jsonl, <OUT>/log.jsonl (one JSON event per line: files, pages, documents, quarantine, delivery attempts; no document text, no credentials), and the delivery target ([delivery] in the profile; default <OUT>/delivered/<unit>/).\nRunning the same command again on the same --out resumes: packaging if it was interrupted, then delivery of what is pending.\nExit codes: 0 all delivered, 1 fatal, 2 usage, 3 some files quarantined or documents refused by the target, 4 accounting mismatch, 5 documents pending delivery: run the same command again (it resumes; nothing is delivered twice)."
     )]
     Run(RunArgs),
     /// Print the built-in default profile (TOML), a starting point for your own.
@@ -192,6 +192,9 @@ pub struct RunArgs {
     /// With which scanner, for the transfer note
     #[arg(long, env = "MAILROOM_SCANNER")]
     pub scanner: Option<String>,
+    /// Append the run's structured log (JSON lines) to FILE [default: <OUT>/log.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

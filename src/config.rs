@@ -83,6 +83,9 @@ pub struct OcrSettings {
     pub language: String,
     /// Pages whose mean word confidence is below this are flagged `low_ocr_confidence`.
     pub min_confidence: f32,
+    /// Seconds Tesseract may take to read one page (fractions allowed); a page that
+    /// takes longer fails at the OCR stage and its file goes to quarantine.
+    pub timeout_s: f64,
 }
 
 /// How the page stream is split into documents. Rules apply in page order; on one page
@@ -253,6 +256,7 @@ impl Default for OcrSettings {
         OcrSettings {
             language: "deu".into(),
             min_confidence: 70.0,
+            timeout_s: 120.0,
         }
     }
 }
@@ -324,6 +328,18 @@ impl Profile {
         if !valid_lang {
             bail!("ocr.language = {lang:?} is not a Tesseract language list such as \"deu\" or \"deu+eng\"");
         }
+        if !(0.0..=100.0).contains(&self.ocr.min_confidence) {
+            bail!(
+                "ocr.min_confidence = {} is out of range (0-100)",
+                self.ocr.min_confidence
+            );
+        }
+        if !(0.001..=3600.0).contains(&self.ocr.timeout_s) {
+            bail!(
+                "ocr.timeout_s = {} is out of range (0.001-3600 seconds)",
+                self.ocr.timeout_s
+            );
+        }
         for b in &self.separation.barcodes {
             b.regex()?;
         }
@@ -348,6 +364,11 @@ impl Profile {
             text: self.input.pdf_text,
             allow_attachments: false,
         }
+    }
+
+    /// How long Tesseract may take to read one page.
+    pub fn ocr_time_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.ocr.timeout_s)
     }
 
     /// Largest accepted page in pixels.
@@ -381,6 +402,20 @@ mod tests {
         assert!(Profile::parse("[output]\njpeg_quality = 0\n").is_err());
         assert!(Profile::parse("[input]\nassume_dpi = 10\n").is_err());
         assert!(Profile::parse("[ocr]\nlanguage = \"deu; rm\"\n").is_err());
+        // found with the profile fuzz target's round trip (fuzz/corpus/profile/
+        // regression-ocr-min-confidence-nan.toml):
+        // NaN passed, and every comparison with it is false
+        for bad in ["nan", "-1", "100.5", "inf"] {
+            let e = Profile::parse(&format!("[ocr]\nmin_confidence = {bad}\n")).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("ocr.min_confidence"),
+                "{bad}: {e:#}"
+            );
+        }
+        for bad in ["0", "-1", "0.0001", "3601", "nan", "inf"] {
+            let e = Profile::parse(&format!("[ocr]\ntimeout_s = {bad}\n")).unwrap_err();
+            assert!(format!("{e:#}").contains("ocr.timeout_s"), "{bad}: {e:#}");
+        }
     }
 
     #[test]
@@ -388,5 +423,10 @@ mod tests {
         let p = Profile::parse("[ocr]\nlanguage = \"deu+eng\"\n").unwrap();
         assert_eq!(p.ocr.language, "deu+eng");
         assert_eq!(p.output.jpeg_quality, 75);
+        assert_eq!(p.ocr.timeout_s, 120.0);
+        let p = Profile::parse("[ocr]\ntimeout_s = 0.5\n").unwrap();
+        assert_eq!(p.ocr_time_limit(), std::time::Duration::from_millis(500));
+        let p = Profile::parse("[ocr]\ntimeout_s = 30\n").unwrap();
+        assert_eq!(p.ocr_time_limit(), std::time::Duration::from_secs(30));
     }
 }

@@ -20,6 +20,7 @@ pub mod fsutil;
 pub mod ingest;
 pub mod lab;
 pub mod leptonica;
+pub mod log;
 pub mod model;
 pub mod ocr;
 pub mod package;

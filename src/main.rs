@@ -73,6 +73,13 @@ fn run(args: RunArgs) -> ExitCode {
             ),
         );
     }
+    let log = mailroom::log::RunLog::new(
+        &args
+            .log_json
+            .clone()
+            .unwrap_or_else(|| args.out.join(mailroom::log::LOG_FILE)),
+    );
+    log.scrub(profile.delivery.secrets());
     let opts = RunOptions {
         batch: args.batch,
         out: args.out,
@@ -84,32 +91,53 @@ fn run(args: RunArgs) -> ExitCode {
         station: args.station.unwrap_or_else(host_name),
         scanner: args.scanner.unwrap_or_else(|| "not stated".into()),
     };
-    let observer = TerminalObserver::new();
+    let clock = std::time::Instant::now();
+    let terminal = TerminalObserver::new();
+    let observer = mailroom::log::Logging {
+        inner: &terminal,
+        log: &log,
+    };
     let result = mailroom::run::run(&opts, &observer);
-    observer.finish();
-    match result {
+    terminal.finish();
+    let code = match &result {
         Ok(report) => {
             let text = if args.json {
-                serde_json::to_string_pretty(&report).unwrap_or_default()
+                serde_json::to_string_pretty(report).unwrap_or_default()
             } else {
                 report.summary()
             };
             let printed = print_out(&text);
             if printed != ExitCode::Success {
-                return printed;
-            }
-            if mailroom::run::pending(&report) > 0 {
+                printed
+            } else if mailroom::run::pending(report) > 0 {
                 ExitCode::Pending
-            } else if report.counts.files_quarantined > 0 || mailroom::run::rejected(&report) > 0 {
+            } else if report.counts.files_quarantined > 0 || mailroom::run::rejected(report) > 0 {
                 ExitCode::Quarantined
             } else {
                 ExitCode::Success
             }
         }
-        Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, &e),
-        Err(e) if e.is::<OutputConflict>() => fail(ExitCode::Usage, &e),
-        Err(e) => fail(ExitCode::Fatal, &e),
+        Err(e) if e.is::<AccountingError>() => fail(ExitCode::Accounting, e),
+        Err(e) if e.is::<OutputConflict>() => fail(ExitCode::Usage, e),
+        Err(e) => fail(ExitCode::Fatal, e),
+    };
+    // A run refused before it started has no log; one that started ends it.
+    if log.started() {
+        let report = result.as_ref().ok();
+        log.write(&mailroom::log::Event::RunFinished {
+            exit_code: code as i32,
+            counts: report.map(|r| r.counts),
+            delivery: report
+                .and_then(|r| r.delivery.as_ref())
+                .map(mailroom::log::DeliveryCounts::of),
+            error: result.as_ref().err().map(|e| format!("{e:#}")),
+            elapsed_seconds: clock.elapsed().as_secs_f64(),
+        });
     }
+    if let Some(e) = log.error() {
+        eprintln!("mailroom: warning: the run's log is incomplete: {e}");
+    }
+    code
 }
 
 fn validate(args: ValidateArgs) -> ExitCode {

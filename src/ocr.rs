@@ -6,8 +6,10 @@
 //! OpenMP threads must be off (`OMP_THREAD_LIMIT=1`, set by `main` before the process
 //! starts); otherwise they fight the pipeline's workers for the cores.
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use leptess::capi;
 
@@ -23,6 +25,9 @@ pub enum OcrError {
     Image(String),
     #[error("Tesseract failed to recognise the page")]
     Recognize,
+    /// Recognition was cancelled at the time limit (`ocr.timeout_s`).
+    #[error("OCR took longer than the profile's limit of {} s (ocr.timeout_s)", .limit.as_secs_f64())]
+    Timeout { limit: Duration },
     #[error("Tesseract returned text that is not UTF-8")]
     Utf8,
 }
@@ -36,12 +41,16 @@ pub struct PxBox {
     pub h: u32,
 }
 
+/// Largest coordinate or size a box takes from Tesseract's TSV (2^30 pixels, far beyond
+/// any page): box arithmetic on such values cannot overflow.
+pub const MAX_COORD: u32 = 1 << 30;
+
 impl PxBox {
     pub fn right(&self) -> u32 {
-        self.x + self.w
+        self.x.saturating_add(self.w)
     }
     pub fn bottom(&self) -> u32 {
-        self.y + self.h
+        self.y.saturating_add(self.h)
     }
     /// The smallest box holding both.
     pub fn union(&self, o: &PxBox) -> PxBox {
@@ -127,7 +136,10 @@ impl PageText {
             if text.is_empty() {
                 continue;
             }
-            let num = |i: usize| cols[i].trim().parse::<i64>().unwrap_or(0).max(0) as u32;
+            let num = |i: usize| {
+                let v = cols[i].trim().parse::<i64>().unwrap_or(0);
+                v.clamp(0, i64::from(MAX_COORD)) as u32
+            };
             let bbox = PxBox {
                 x: num(6),
                 y: num(7),
@@ -231,6 +243,64 @@ pub struct Orientation {
 pub struct Engine {
     ocr: Api,
     osd: Option<Api>,
+    /// Recognition of one page is cancelled after this long (`ocr.timeout_s`).
+    time_limit: Option<Duration>,
+}
+
+/// When a recognition must stop, and whether it was stopped: read by [`cancel_at_deadline`]
+/// on Tesseract's thread (the one that called `recognize`).
+struct Deadline {
+    /// None: beyond what the clock can count, so never.
+    at: Option<Instant>,
+    fired: Cell<bool>,
+}
+
+/// Tesseract's progress monitor (`ETEXT_DESC`) with a cancel callback that stops the
+/// recognition at a deadline. Tesseract asks it before every word of each recognition
+/// pass and, when told to stop, marks the remaining words as unrecognised and returns.
+struct Monitor {
+    raw: *mut capi::ETEXT_DESC,
+    // boxed: Tesseract holds a pointer to it until the monitor is deleted
+    deadline: Box<Deadline>,
+}
+
+impl Monitor {
+    fn new(limit: Duration) -> Result<Monitor, OcrError> {
+        let raw = unsafe { capi::TessMonitorCreate() };
+        if raw.is_null() {
+            return Err(OcrError::Recognize);
+        }
+        let deadline = Box::new(Deadline {
+            at: Instant::now().checked_add(limit),
+            fired: Cell::new(false),
+        });
+        unsafe {
+            capi::TessMonitorSetCancelThis(raw, (&*deadline as *const Deadline).cast_mut().cast());
+            capi::TessMonitorSetCancelFunc(raw, Some(cancel_at_deadline));
+        }
+        Ok(Monitor { raw, deadline })
+    }
+
+    fn fired(&self) -> bool {
+        self.deadline.fired.get()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        unsafe { capi::TessMonitorDelete(self.raw) };
+    }
+}
+
+/// Tesseract's cancel callback: true (stop) once the deadline has passed.
+unsafe extern "C" fn cancel_at_deadline(this: *mut std::ffi::c_void, _words: i32) -> bool {
+    // SAFETY: `this` is the `Deadline` of a `Monitor` that outlives the recognition.
+    let deadline = unsafe { &*(this as *const Deadline) };
+    let late = deadline.at.is_some_and(|at| Instant::now() >= at);
+    if late {
+        deadline.fired.set(true);
+    }
+    late
 }
 
 impl Engine {
@@ -240,13 +310,37 @@ impl Engine {
         // date on the right and paragraphs, so use the full layout analysis (as the
         // tesseract command does).
         unsafe { capi::TessBaseAPISetPageSegMode(ocr.raw, capi::TessPageSegMode_PSM_AUTO) };
-        Ok(Engine { ocr, osd: None })
+        Ok(Engine {
+            ocr,
+            osd: None,
+            time_limit: None,
+        })
     }
 
-    /// Recognises a page (8-bit gray Pix) at the given resolution.
+    /// Cancels the recognition of a page after `limit` (None: no limit).
+    pub fn set_time_limit(&mut self, limit: Option<Duration>) {
+        self.time_limit = limit;
+    }
+
+    /// Recognises a page (8-bit gray Pix) at the given resolution. With a time limit, a
+    /// page that takes longer is given up with [`OcrError::Timeout`]; the engine stays
+    /// usable for the next page.
     pub fn recognize(&mut self, pix: &Pix, dpi: u32) -> Result<PageText, OcrError> {
         self.ocr.set_image(pix, dpi);
-        if unsafe { capi::TessBaseAPIRecognize(self.ocr.raw, std::ptr::null_mut()) } != 0 {
+        // The clock starts here: layout analysis counts towards the limit, but only
+        // the recognition of words can be cancelled (Tesseract asks before each word).
+        let monitor = self.time_limit.map(Monitor::new).transpose()?;
+        let raw_monitor = monitor.as_ref().map_or(std::ptr::null_mut(), |m| m.raw);
+        let status = unsafe { capi::TessBaseAPIRecognize(self.ocr.raw, raw_monitor) };
+        if let (Some(m), Some(limit)) = (&monitor, self.time_limit) {
+            if m.fired() {
+                unsafe { capi::TessBaseAPIClear(self.ocr.raw) };
+                return Err(OcrError::Timeout { limit });
+            }
+        }
+        drop(monitor);
+        if status != 0 {
+            unsafe { capi::TessBaseAPIClear(self.ocr.raw) };
             return Err(OcrError::Recognize);
         }
         let tsv = unsafe {
@@ -305,21 +399,30 @@ impl Engine {
 /// beyond the number of workers that ask at once.
 pub struct EnginePool {
     lang: String,
+    time_limit: Option<Duration>,
     idle: Mutex<Vec<Engine>>,
 }
 
 impl EnginePool {
-    pub fn new(lang: &str) -> EnginePool {
+    /// Engines for `lang` whose recognition of a page stops after `time_limit`.
+    pub fn new(lang: &str, time_limit: Option<Duration>) -> EnginePool {
         EnginePool {
             lang: lang.to_string(),
+            time_limit,
             idle: Mutex::new(Vec::new()),
         }
+    }
+
+    fn engine(&self) -> Result<Engine, OcrError> {
+        let mut engine = Engine::new(&self.lang)?;
+        engine.set_time_limit(self.time_limit);
+        Ok(engine)
     }
 
     /// Loads one engine now, so that a missing language fails the run at once instead
     /// of quarantining every page.
     pub fn warm_up(&self) -> Result<(), OcrError> {
-        let engine = Engine::new(&self.lang)?;
+        let engine = self.engine()?;
         self.idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -331,7 +434,7 @@ impl EnginePool {
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut engine = match taken {
             Some(e) => e,
-            None => Engine::new(&self.lang)?,
+            None => self.engine()?,
         };
         let r = f(&mut engine);
         self.idle
@@ -372,6 +475,94 @@ mod tests {
         assert_eq!(t.word_count(), 4);
         let mean = t.mean_confidence().unwrap();
         assert!((mean - 84.375).abs() < 1e-3, "{mean}");
+    }
+
+    /// A generated letter page as the pipeline hands it to OCR.
+    fn letter_page() -> (Pix, u32) {
+        use crate::lab::generate::{generate, GenerateSpec};
+        let dir = tempfile::tempdir().unwrap();
+        let spec = GenerateSpec {
+            seed: 7,
+            pages: 2,
+            stream: false,
+        };
+        let truth = generate(&spec, dir.path()).expect("generator");
+        let p = truth
+            .pages
+            .iter()
+            .find(|p| p.kind == crate::lab::truth::PageKind::Letter)
+            .expect("a letter page");
+        let data = std::fs::read(dir.path().join(&p.file)).unwrap();
+        let format = crate::ingest::Format::sniff(&data).unwrap();
+        let limits = crate::ingest::Limits {
+            max_pixels: 100_000_000,
+            assume_dpi: 300,
+        };
+        let pixels =
+            crate::ingest::decode_frame_bytes(&data, format, p.frame as usize, limits).unwrap();
+        (Pix::from_gray(&pixels.to_gray()).unwrap(), 300)
+    }
+
+    #[test]
+    fn a_page_over_the_time_limit_is_given_up_and_the_engine_reads_on() {
+        let (pix, dpi) = letter_page();
+        let mut engine = Engine::new("deu").expect("Tesseract with deu (scripts/setup.sh)");
+        // Far below what the layout analysis alone takes: the first word is cancelled.
+        let limit = Duration::from_micros(1);
+        engine.set_time_limit(Some(limit));
+        match engine.recognize(&pix, dpi) {
+            Err(e @ OcrError::Timeout { .. }) => assert_eq!(
+                e.to_string(),
+                "OCR took longer than the profile's limit of 0.000001 s (ocr.timeout_s)"
+            ),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // The same engine, with the default limit, reads the page in full, exactly as a
+        // fresh engine without any limit does.
+        engine.set_time_limit(Some(Duration::from_secs(120)));
+        let text = engine.recognize(&pix, dpi).expect("no timeout at 120 s");
+        assert!(text.word_count() > 30, "{}", text.word_count());
+        let mut fresh = Engine::new("deu").unwrap();
+        let unlimited = fresh.recognize(&pix, dpi).unwrap();
+        assert_eq!(text, unlimited);
+    }
+
+    #[test]
+    fn timeout_message_names_the_profile_setting_in_seconds() {
+        let e = OcrError::Timeout {
+            limit: Duration::from_secs(120),
+        };
+        assert_eq!(
+            e.to_string(),
+            "OCR took longer than the profile's limit of 120 s (ocr.timeout_s)"
+        );
+        let e = OcrError::Timeout {
+            limit: Duration::from_secs_f64(0.25),
+        };
+        assert!(e.to_string().contains("limit of 0.25 s"), "{e}");
+    }
+
+    /// Found by the barcode_payload fuzz target (fuzz/corpus/barcode_payload/
+    /// regression-tsv-huge-box*): numbers beyond u32 were truncated, and box sums and
+    /// doubles overflowed.
+    #[test]
+    fn tsv_boxes_are_clamped_to_sane_coordinates() {
+        let tsv = "5\t1\t1\t1\t1\t1\t-5\t33333333335\t4294967295\t40\t90\tStadt\n\
+                   5\t1\t1\t1\t1\t2\t4294967290\t10\t99999999999999999999\t40\t90\tAmt\n";
+        let t = PageText::from_tsv(tsv);
+        let a = t.lines[0].words[0].bbox;
+        assert_eq!((a.x, a.y, a.w, a.h), (0, MAX_COORD, MAX_COORD, 40));
+        // not a number (beyond i64): 0, as for any unreadable field
+        let b = t.lines[0].words[1].bbox;
+        assert_eq!((b.x, b.y, b.w, b.h), (MAX_COORD, 10, 0, 40));
+        assert_eq!(t.lines[0].bbox.right(), MAX_COORD);
+        let huge = PxBox {
+            x: u32::MAX,
+            y: u32::MAX,
+            w: 5,
+            h: 5,
+        };
+        assert_eq!((huge.right(), huge.bottom()), (u32::MAX, u32::MAX));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::config::Profile;
 use crate::fsutil::{sha256_hex, write_atomic};
 use crate::ingest::{self, Candidate, Format, Limits, SourceFile};
 use crate::leptonica::Pix;
+use crate::log::Event;
 use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
 use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
@@ -69,6 +70,9 @@ pub trait Observer: Sync {
     fn delivery_started(&self, _documents: usize) {}
     /// A document's delivery ended (delivered, held, rejected or left pending).
     fn delivered(&self, _document: &str, _outcome: &crate::deliver::engine::Outcome) {}
+    /// An event for the run's structured log (`src/log.rs`): files, pages, documents,
+    /// delivery attempts. Never carries document text.
+    fn event(&self, _event: &crate::log::Event) {}
 }
 
 /// A run finished, but its page accounting does not add up: a bug, never to be ignored.
@@ -115,7 +119,10 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
 
     crate::leptonica::silence_warnings();
     let font = GlyphlessFont::locate()?;
-    let engines = EnginePool::new(&req.profile.ocr.language);
+    let engines = EnginePool::new(
+        &req.profile.ocr.language,
+        Some(req.profile.ocr_time_limit()),
+    );
     engines.warm_up()?;
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(req.jobs.max(1))
@@ -279,6 +286,22 @@ impl Stages<'_> {
                 })
             })
             .collect();
+        for (c, p) in candidates.iter().zip(&probed) {
+            observer.event(&match p {
+                Ok(src) => Event::FileProbed {
+                    file: src.rel.clone(),
+                    format: src.format,
+                    pages: src.frames.len(),
+                    bytes: src.bytes,
+                    sha256: src.sha256.clone(),
+                },
+                Err(f) => Event::FileRefused {
+                    file: c.rel.clone(),
+                    stage: f.stage,
+                    reason: f.reason.clone(),
+                },
+            });
+        }
         let jobs: Vec<(usize, usize)> = probed
             .iter()
             .enumerate()
@@ -292,6 +315,7 @@ impl Stages<'_> {
             .map(|&(i, frame)| {
                 let src = probed[i].as_ref().expect("jobs only hold probed files");
                 let r = guarded(|| self.read_page(src, frame));
+                observer.event(&page_event(src, frame, &r));
                 observer.page_done();
                 r
             })
@@ -390,24 +414,25 @@ impl Stages<'_> {
                         DocPage { src, page, role }
                     })
                     .collect();
-                self.write_document(index, seg, &pages).map_err(|e| {
-                    // Each file of the document is quarantined for its pages in it.
-                    let mut files: Vec<(usize, usize)> = Vec::new();
-                    for &(n, _) in &seg.pages {
-                        match files.last_mut() {
-                            Some((f, count)) if *f == stream[n].0 => *count += 1,
-                            _ => files.push((stream[n].0, 1)),
+                self.write_document(index, seg, &pages, observer)
+                    .map_err(|e| {
+                        // Each file of the document is quarantined for its pages in it.
+                        let mut files: Vec<(usize, usize)> = Vec::new();
+                        for &(n, _) in &seg.pages {
+                            match files.last_mut() {
+                                Some((f, count)) if *f == stream[n].0 => *count += 1,
+                                _ => files.push((stream[n].0, 1)),
+                            }
                         }
-                    }
-                    let failure = PageFailure {
-                        stage: Stage::Package,
-                        reason: format!("{e:#}"),
-                    };
-                    files
-                        .into_iter()
-                        .map(|(f, count)| (candidates[f].clone(), count, failure.clone()))
-                        .collect::<Vec<_>>()
-                })
+                        let failure = PageFailure {
+                            stage: Stage::Package,
+                            reason: format!("{e:#}"),
+                        };
+                        files
+                            .into_iter()
+                            .map(|(f, count)| (candidates[f].clone(), count, failure.clone()))
+                            .collect::<Vec<_>>()
+                    })
             })
             .collect();
         let mut delivered = Vec::new();
@@ -563,6 +588,7 @@ impl Stages<'_> {
         index: usize,
         seg: &Segment,
         pages: &[DocPage],
+        observer: &dyn Observer,
     ) -> Result<DocumentSummary> {
         let kept: Vec<&DocPage> = pages.iter().filter(|p| p.role == Role::Kept).collect();
         let removed: Vec<&DocPage> = pages.iter().filter(|p| p.role != Role::Kept).collect();
@@ -738,6 +764,26 @@ impl Stages<'_> {
             write_atomic(&dir.join(&evidence_name), bytes)?;
         }
         write_atomic(&docs.join(&json_name), &serde_json::to_vec_pretty(&record)?)?;
+        let (target, unit) = match routing.as_ref().map(|r| &r.target) {
+            None => ("unrouted", None),
+            Some(Target::Unit { unit }) => ("unit", Some(unit.clone())),
+            Some(Target::Clarification) => ("clarification", None),
+            Some(Target::Unopened) => ("unopened", None),
+        };
+        observer.event(&Event::DocumentWritten {
+            document: id.clone(),
+            pages: kept.len(),
+            removed_pages: removed.len(),
+            target: target.to_string(),
+            unit,
+            rule: routing.as_ref().and_then(|r| r.rule.clone()),
+            pdf: record
+                .pdf
+                .as_ref()
+                .map(|_| format!("{DOCUMENTS_DIR}/{pdf_name}")),
+            pdf_sha256: record.pdf.as_ref().map(|p| p.sha256.clone()),
+            json: format!("{DOCUMENTS_DIR}/{json_name}"),
+        });
         let confs: Vec<f32> = kept
             .iter()
             .filter_map(|p| p.page.text.as_ref().and_then(PageText::mean_confidence))
@@ -811,6 +857,31 @@ impl Stages<'_> {
                 lines: text.clone(),
             }),
         }
+    }
+}
+
+/// The log event of a page after the per-page stages: facts and numbers, never its text.
+fn page_event(src: &SourceFile, frame: usize, r: &Result<ReadPage, PageFailure>) -> Event {
+    match r {
+        Ok(p) => Event::PageRead {
+            file: src.rel.clone(),
+            page: frame + 1,
+            timings_ms: p.timings.into(),
+            blank: p.cleanup.blank,
+            flags: p.cleanup.flags.clone(),
+            rotation: p.cleanup.rotation,
+            deskewed: p.cleanup.deskewed,
+            confidence: p.text.as_ref().and_then(PageText::mean_confidence),
+            words: p.text.as_ref().map_or(0, PageText::word_count),
+            barcodes: p.barcodes.len(),
+            patch: p.patch.as_ref().map(|c| c.kind),
+        },
+        Err(f) => Event::PageFailed {
+            file: src.rel.clone(),
+            page: frame + 1,
+            stage: f.stage,
+            reason: f.reason.clone(),
+        },
     }
 }
 

@@ -19,6 +19,7 @@ use crate::deliver::engine::{self, Item, Outcome};
 use crate::deliver::journal::{self, Entry, Journal};
 use crate::deliver::Destination;
 use crate::fsutil::{sha256_hex, write_atomic};
+use crate::log::Event;
 use crate::package::transfer::Capture;
 use crate::package::DocumentRecord;
 use crate::pipeline::{self, Observer, RunRequest, REPORT_FILE};
@@ -94,6 +95,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
                 listing_sha256: fingerprint,
                 profile: opts.profile.name.clone(),
             })?;
+            observer.event(&started_event(opts, &batch, &run_id, false));
             let req = RunRequest {
                 batch: opts.batch.clone(),
                 out: opts.out.clone(),
@@ -119,6 +121,7 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
             report
         }
         Plan::Deliver { run_id } => {
+            observer.event(&started_event(opts, &batch, &run_id, true));
             let report = read_report(&opts.out)?;
             if report.run_id != run_id {
                 anyhow::bail!(
@@ -154,12 +157,52 @@ pub fn run(opts: &RunOptions, observer: &dyn Observer) -> Result<RunReport> {
     Ok(report)
 }
 
+/// The log's first event of a run.
+fn started_event(opts: &RunOptions, batch: &str, run_id: &str, resume: bool) -> Event {
+    Event::RunStarted {
+        run_id: run_id.to_string(),
+        batch: batch.to_string(),
+        out: crate::fsutil::absolute(&opts.out),
+        profile: opts.profile.name.clone(),
+        jobs: opts.jobs,
+        resume,
+        mailroom_version: crate::VERSION.to_string(),
+    }
+}
+
 /// Passes delivery progress on to the run's observer.
 struct ObserverProgress<'a>(&'a dyn Observer);
 
 impl engine::Progress for ObserverProgress<'_> {
     fn started(&self, documents: usize) {
         self.0.delivery_started(documents);
+    }
+    fn attempted(&self, document: &str, attempt: u32, result: &engine::Attempt) {
+        use crate::deliver::DeliveryError;
+        let (result, object_id, class, error) = match result {
+            engine::Attempt::Delivered { receipt, found } => (
+                if *found { "found" } else { "delivered" },
+                Some(receipt.object_id.clone()),
+                None,
+                None,
+            ),
+            engine::Attempt::Failed(e) => {
+                let class = match e {
+                    DeliveryError::Transient { .. } => "transient",
+                    DeliveryError::Rejected { .. } => "rejected",
+                    DeliveryError::Fatal { .. } => "fatal",
+                };
+                ("failed", None, Some(class.to_string()), Some(e.to_string()))
+            }
+        };
+        self.0.event(&Event::DeliveryAttempt {
+            document: document.to_string(),
+            attempt,
+            result: result.to_string(),
+            object_id,
+            error_class: class,
+            error,
+        });
     }
     fn done(&self, document: &str, outcome: &Outcome) {
         self.0.delivered(document, outcome);

@@ -40,6 +40,18 @@ impl Credentials {
         }
     }
 
+    /// The values that must never be shown or logged: the password and the HTTP Basic
+    /// authorization value built from it, or the token.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            Credentials::Basic { user, password } => vec![
+                password.clone(),
+                crate::lab::dms_server::base64_encode(format!("{user}:{password}").as_bytes()),
+            ],
+            Credentials::Token(token) => vec![token.clone()],
+        }
+    }
+
     fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<Credentials> {
         if let Some(token) = get(ENV_TOKEN).filter(|t| !t.is_empty()) {
             return Some(Credentials::Token(token));
@@ -102,6 +114,16 @@ impl Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_the_password_its_basic_form_or_the_token() {
+        let basic = Credentials::Basic {
+            user: "post".into(),
+            password: "geheim".into(),
+        };
+        assert_eq!(basic.secrets(), vec!["geheim", "cG9zdDpnZWhlaW0="]);
+        assert_eq!(Credentials::Token("t0k".into()).secrets(), vec!["t0k"]);
+    }
 
     #[test]
     fn file_format_and_errors() {

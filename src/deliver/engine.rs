@@ -81,10 +81,23 @@ pub struct DeliverySummary {
     pub outcomes: BTreeMap<String, Outcome>,
 }
 
-/// Told about the delivery as it goes (e.g. a progress bar).
+/// What one attempt at a document came to.
+#[derive(Debug)]
+pub enum Attempt<'a> {
+    /// The target holds it: sent now, or `found` by a lookup after an unknown outcome.
+    Delivered {
+        receipt: &'a Receipt,
+        found: bool,
+    },
+    Failed(&'a DeliveryError),
+}
+
+/// Told about the delivery as it goes (e.g. a progress bar, the run's log).
 pub trait Progress {
     /// Delivery of `documents` documents begins (those without a final outcome yet).
     fn started(&self, _documents: usize) {}
+    /// One attempt (1-based) at a document ended.
+    fn attempted(&self, _document: &str, _attempt: u32, _result: &Attempt) {}
     /// A document's delivery ended.
     fn done(&self, _document: &str, _outcome: &Outcome) {}
 }
@@ -156,7 +169,16 @@ pub fn deliver_all(
             let outcome = if summary.stopped.is_some() {
                 Outcome::Pending
             } else {
-                deliver_one(target, settings, journal, out, item, unknown, &mut summary)?
+                deliver_one(
+                    target,
+                    settings,
+                    journal,
+                    out,
+                    item,
+                    unknown,
+                    &mut summary,
+                    progress,
+                )?
             };
             progress.done(id, &outcome);
             summary.outcomes.insert(id.clone(), outcome);
@@ -189,6 +211,7 @@ fn delivered(r: &Receipt, found: bool) -> Outcome {
 /// One document: look up first if an earlier attempt may have reached the target, then
 /// send; retry transient failures; stop the whole run on a fatal one or when the
 /// attempts are used up.
+#[allow(clippy::too_many_arguments)]
 fn deliver_one(
     target: &dyn Target,
     settings: &DeliverySettings,
@@ -197,6 +220,7 @@ fn deliver_one(
     item: &Item,
     mut unknown: bool,
     summary: &mut DeliverySummary,
+    progress: &dyn Progress,
 ) -> Result<Outcome> {
     let id = &item.record.id;
     let parcel = item.parcel();
@@ -237,6 +261,17 @@ fn deliver_one(
                 target.deliver(&parcel).map(|r| (r, false))
             }
         };
+        progress.attempted(
+            id,
+            attempt,
+            &match &result {
+                Ok((receipt, found)) => Attempt::Delivered {
+                    receipt,
+                    found: *found,
+                },
+                Err(e) => Attempt::Failed(e),
+            },
+        );
         match result {
             Ok((receipt, found)) => {
                 journal.append(Entry::Delivered {

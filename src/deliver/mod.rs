@@ -247,6 +247,26 @@ impl DeliverySettings {
         }
     }
 
+    /// The secrets of the configured target's credentials (see `Credentials::secrets`),
+    /// for logs to scrub; empty for the folder target or when none can be loaded.
+    pub fn secrets(&self) -> Vec<String> {
+        let file = match self.target {
+            TargetKind::Folder => return Vec::new(),
+            TargetKind::Enaio => self
+                .enaio
+                .as_ref()
+                .and_then(|e| e.credentials_file.as_deref()),
+            TargetKind::Mayan => self
+                .mayan
+                .as_ref()
+                .and_then(|m| m.credentials_file.as_deref()),
+        };
+        match credentials::Credentials::load(file) {
+            Ok(Some(c)) => c.secrets(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Builds the configured target. `out` is the run's output folder (a relative folder
     /// target lies inside it).
     pub fn build(&self, out: &Path) -> anyhow::Result<Box<dyn Target>> {

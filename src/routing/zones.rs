@@ -205,11 +205,12 @@ enum Turn {
 fn sideways(text: &PageText) -> Turn {
     let (mut vertical, mut horizontal, mut down) = (0, 0, 0i32);
     for l in text.lines.iter().filter(|l| l.words.len() >= 2) {
-        if l.bbox.h > 2 * l.bbox.w {
+        let (w, h) = (u64::from(l.bbox.w), u64::from(l.bbox.h));
+        if h > 2 * w {
             vertical += 1;
             let (first, last) = (&l.words[0].bbox, &l.words[l.words.len() - 1].bbox);
             down += if last.y > first.y { 1 } else { -1 };
-        } else if l.bbox.w > 2 * l.bbox.h {
+        } else if w > 2 * h {
             horizontal += 1;
         }
     }
@@ -384,4 +385,37 @@ pub fn contains_phrase(text: &str, phrase: &str) -> bool {
         && words
             .windows(want.len())
             .any(|w| w.iter().zip(&want).all(|(a, b)| fuzzy_eq(a, b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::{PxBox, Word};
+
+    fn line(w: u32, h: u32) -> Line {
+        let word = |x: u32| Word {
+            text: "Amt".into(),
+            bbox: PxBox { x, y: 10, w: 5, h },
+            conf: 90.0,
+        };
+        Line {
+            bbox: PxBox { x: 0, y: 10, w, h },
+            words: vec![word(0), word(10)],
+        }
+    }
+
+    /// Found by the barcode_payload fuzz target: `2 * w` overflowed for a line wider than
+    /// 2^31 pixels (a document JSON read by `route --dry-run` can hold any box), which
+    /// made a wide line count as a vertical one.
+    #[test]
+    fn a_huge_line_box_is_measured_without_overflow() {
+        let page = PageText {
+            lines: vec![line((1 << 31) + 10, 30)],
+        };
+        assert_eq!(sideways(&page), Turn::Upright);
+        let page = PageText {
+            lines: vec![line(30, u32::MAX)],
+        };
+        assert_eq!(sideways(&page), Turn::TopLeft);
+    }
 }

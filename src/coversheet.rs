@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Fields are `key=value`, separated by `|`; `%`, `|`, `=`, non-ASCII and control
-//! characters in values are percent-encoded (UTF-8). `unit` is required; `case` (the
+//! characters in values are percent-encoded (UTF-8); a value that decodes to a control
+//! character is refused (the sheet is then flagged unreadable). `unit` is required; `case` (the
 //! Aktenzeichen), `pages` (the expected number of pages with content, the cover sheet not
 //! counted) and `name` (the unit's full name) are optional. Unknown keys are kept, so a
 //! later version may add fields that an older reader passes on.
@@ -66,6 +67,18 @@ impl CoverSheet {
                 bail!("the case reference must have 1 to 80 characters");
             }
         }
+        let values = [
+            Some(&self.unit),
+            self.case.as_ref(),
+            self.unit_name.as_ref(),
+        ];
+        if values
+            .into_iter()
+            .flatten()
+            .any(|v| v.chars().any(char::is_control))
+        {
+            bail!("values must not hold control characters (line breaks, tabs, escapes)");
+        }
         if self.pages == Some(0) {
             bail!("the expected page count must be at least 1");
         }
@@ -112,7 +125,7 @@ fn parse_fields(rest: &str) -> Result<CoverSheet, String> {
         let (k, v) = part
             .split_once('=')
             .ok_or_else(|| format!("field {part:?} has no '='"))?;
-        let v = unescape(v).ok_or_else(|| format!("field {k:?} has a bad %-escape"))?;
+        let v = unescape(v).map_err(|e| format!("field {k:?} {e}"))?;
         match k {
             "unit" => unit = Some(v),
             "case" => sheet.case = Some(v),
@@ -154,22 +167,30 @@ fn escape(v: &str) -> String {
     out
 }
 
-fn unescape(v: &str) -> Option<String> {
+fn unescape(v: &str) -> Result<String, &'static str> {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = v.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let byte = v
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or("has a bad %-escape")?;
+            out.push(byte);
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    let s = String::from_utf8(out).ok()?;
-    (!s.chars().any(char::is_control)).then_some(s)
+    let s = String::from_utf8(out).map_err(|_| "is not UTF-8 text")?;
+    // A control character (a newline, a terminal escape) has no place in a unit code or
+    // a case reference, and would travel into names, logs and index files.
+    if s.chars().any(char::is_control) {
+        return Err("holds a control character");
+    }
+    Ok(s)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -420,7 +441,15 @@ mod tests {
         let newer = CoverSheet::parse("MAILROOM-COVER/12|unit=61").unwrap();
         assert!(newer.unwrap_err().contains("version"));
         let ctl = CoverSheet::parse("MAILROOM-COVER/1|unit=6%0A1").unwrap();
-        assert!(ctl.is_err(), "control characters are refused");
+        assert_eq!(ctl.unwrap_err(), "field \"unit\" holds a control character");
+        let bad = CoverSheet::parse("MAILROOM-COVER/1|unit=6%G1").unwrap();
+        assert_eq!(bad.unwrap_err(), "field \"unit\" has a bad %-escape");
+        let printed = CoverSheet {
+            unit: "61".into(),
+            case: Some("a\nb".into()),
+            ..CoverSheet::default()
+        };
+        assert!(printed.validate().is_err(), "no sheet is printed with one");
         let extra = CoverSheet::parse("MAILROOM-COVER/1|unit=61|prio=hoch")
             .unwrap()
             .unwrap();

@@ -62,6 +62,27 @@ pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
     result
 }
 
+/// Copies what `source` holds (an open file) to `dst` as [`copy_atomic`] does: opened
+/// first, so a caller can tell a source it cannot read from a destination it cannot write.
+pub fn copy_atomic_from(source: &mut File, dst: &Path) -> Result<()> {
+    let tmp = temp_path(dst)?;
+    let result = (|| -> Result<()> {
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        std::io::copy(source, &mut f)
+            .with_context(|| format!("cannot copy into {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot sync {}", tmp.display()))?;
+        fs::rename(&tmp, dst)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), dst.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// An absolute form of a path for reports (as given if it cannot be resolved).
 pub fn absolute(p: &Path) -> String {
     std::fs::canonicalize(p)

@@ -31,12 +31,28 @@ pub enum IngestError {
     },
     #[error("{0}")]
     Corrupt(String),
+    /// Not a regular file (a link, a folder named like a page, a pipe): never opened.
+    #[error("{0}")]
+    NotAFile(String),
     #[error("unsupported: {0}")]
     Unsupported(String),
-    #[error("cannot read file: {0}")]
+    #[error("{}", io_reason(.0))]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Pdf(#[from] crate::pdf_input::PdfError),
+}
+
+/// Why a file of the batch cannot be read, in the operator's words.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "the file disappeared during the run (it was there when the batch was listed)".into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "no permission to read the file (check its owner and mode)".into()
+        }
+        _ => format!("cannot read file: {e}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +65,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's usual name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Png => "PNG",
+            Format::Jpeg => "JPEG",
+            Format::Tiff => "TIFF",
+            Format::Pdf => "PDF",
+        }
+    }
+
     /// Recognises a format from the first bytes of a file.
     pub fn sniff(head: &[u8]) -> Option<Format> {
         if head.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -69,12 +95,61 @@ impl Format {
     }
 }
 
-/// A file of the batch folder, before it was opened.
+/// An entry of the batch folder, before it was opened.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub path: PathBuf,
     /// Path relative to the batch folder with `/` separators; the stable sort key.
     pub rel: String,
+    /// What the entry is. Only a regular file can hold pages; every other kind is
+    /// refused by the probe and reported, so nothing in the batch passes unmentioned.
+    pub kind: EntryKind,
+}
+
+impl Candidate {
+    /// A regular file.
+    pub fn file(path: impl Into<PathBuf>, rel: impl Into<String>) -> Candidate {
+        Candidate {
+            path: path.into(),
+            rel: rel.into(),
+            kind: EntryKind::File,
+        }
+    }
+}
+
+/// What a batch entry is, as listed. Links are never followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file: a page source.
+    File,
+    /// A symbolic link, with where it points and whether that is outside the batch.
+    Symlink { target: String, outside: bool },
+    /// A folder named like a page file (`scan_0007.tif/`): not descended into, since
+    /// something that looks like one page is really a folder.
+    FolderNamedLikePage { files: usize },
+    /// A folder whose contents cannot be listed.
+    Unlistable { error: String },
+    /// A named pipe, socket or device: reading one could block the run for ever.
+    Special { what: &'static str },
+}
+
+impl EntryKind {
+    /// Why the entry is not read, when it is not a regular file.
+    pub fn refusal(&self) -> Option<String> {
+        Some(match self {
+            EntryKind::File => return None,
+            EntryKind::Symlink { target, outside } => format!(
+                "symbolic link to {}{}: not followed; put the file itself into the batch",
+                crate::model::printable(target),
+                if *outside { " (outside the batch)" } else { "" }
+            ),
+            EntryKind::FolderNamedLikePage { files } => format!(
+                "a folder named like a page file, holding {files} file(s): not read; move its files into the batch or rename it"
+            ),
+            EntryKind::Unlistable { error } => format!("folder cannot be listed: {error}"),
+            EntryKind::Special { what } => format!("a {what}, not a regular file: not read"),
+        })
+    }
 }
 
 /// The result of listing a batch folder.
@@ -88,8 +163,13 @@ pub struct Listing {
 /// File names that describe a batch rather than being part of it.
 const METADATA_NAMES: &[&str] = &["truth.json", "manifest.json", "manifest.csv", "Thumbs.db"];
 
-/// Lists the files of a batch folder recursively, in a stable order (relative path, byte
-/// order). Symbolic links are not followed.
+/// Name endings of page files; a folder named so is refused rather than read.
+const PAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "pdf"];
+
+/// Lists the entries of a batch folder recursively, in a stable order (relative path,
+/// byte order). Symbolic links are not followed but listed, as are folders that cannot be
+/// read, folders named like page files and special files: each becomes a candidate that
+/// the probe refuses with its reason.
 pub fn list_batch(dir: &Path) -> anyhow::Result<Listing> {
     use anyhow::Context;
     if !dir.is_dir() {
@@ -98,28 +178,96 @@ pub fn list_batch(dir: &Path) -> anyhow::Result<Listing> {
             dir.display()
         );
     }
+    let root = std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot resolve batch folder {}", dir.display()))?;
+    let rel_of = |path: &Path| -> (String, bool) {
+        let rel_path = path.strip_prefix(dir).unwrap_or(path);
+        let parts: Vec<String> = rel_path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let hidden = parts.iter().any(|p| p.starts_with('.'));
+        (parts.join("/"), hidden)
+    };
     let mut listing = Listing::default();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if !entry.file_type().is_file() {
+    let mut walk = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter();
+    while let Some(entry) = walk.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                // A folder below the batch that cannot be read: reported, not fatal.
+                let path = e.path().map(Path::to_path_buf);
+                match path.filter(|p| p != dir) {
+                    Some(path) => {
+                        let (rel, hidden) = rel_of(&path);
+                        if hidden {
+                            listing.ignored.push(rel);
+                        } else {
+                            let error = e
+                                .io_error()
+                                .map_or_else(|| e.to_string(), ToString::to_string);
+                            listing.candidates.push(Candidate {
+                                path,
+                                rel,
+                                kind: EntryKind::Unlistable { error },
+                            });
+                        }
+                        continue;
+                    }
+                    None => {
+                        return Err(e).with_context(|| format!("cannot list {}", dir.display()))
+                    }
+                }
+            }
+        };
+        if entry.depth() == 0 {
             continue;
         }
-        let rel_path = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel = rel_path
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let hidden = rel_path
-            .components()
-            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        let ft = entry.file_type();
+        let (rel, hidden) = rel_of(entry.path());
         let name = entry.file_name().to_string_lossy();
-        if hidden || METADATA_NAMES.contains(&name.as_ref()) {
+        let kind = if ft.is_file() {
+            EntryKind::File
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            let outside = !std::fs::canonicalize(entry.path()).is_ok_and(|t| t.starts_with(&root));
+            EntryKind::Symlink {
+                target: target.display().to_string(),
+                outside,
+            }
+        } else if ft.is_dir() {
+            let named_like_page = Path::new(name.as_ref()).extension().is_some_and(|x| {
+                PAGE_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str())
+            });
+            if !named_like_page || hidden {
+                continue;
+            }
+            walk.skip_current_dir();
+            let files = walkdir::WalkDir::new(entry.path())
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .count();
+            EntryKind::FolderNamedLikePage { files }
+        } else {
+            use std::os::unix::fs::FileTypeExt;
+            EntryKind::Special {
+                what: if ft.is_fifo() {
+                    "named pipe"
+                } else if ft.is_socket() {
+                    "socket"
+                } else {
+                    "device file"
+                },
+            }
+        };
+        if hidden || (kind == EntryKind::File && METADATA_NAMES.contains(&name.as_ref())) {
             listing.ignored.push(rel);
         } else {
             listing.candidates.push(Candidate {
                 path: entry.path().to_path_buf(),
                 rel,
+                kind,
             });
         }
     }
@@ -171,6 +319,9 @@ pub fn probe_with(
     limits: Limits,
     pdf: &PdfOptions,
 ) -> Result<SourceFile, IngestError> {
+    if let Some(reason) = candidate.kind.refusal() {
+        return Err(IngestError::NotAFile(reason));
+    }
     let data = std::fs::read(&candidate.path)?;
     probe_bytes_with(candidate, &data, limits, None, pdf)
 }
@@ -183,6 +334,9 @@ pub fn probe_known(
     sha256: &str,
     pdf: &PdfOptions,
 ) -> Result<SourceFile, IngestError> {
+    if let Some(reason) = candidate.kind.refusal() {
+        return Err(IngestError::NotAFile(reason));
+    }
     let data = std::fs::read(&candidate.path)?;
     probe_bytes_with(candidate, &data, limits, Some(sha256), pdf)
 }
@@ -274,8 +428,16 @@ fn probe_single(data: &[u8], format: Format, limits: Limits) -> Result<FrameInfo
         Some(size) => size,
         None => ImageReader::with_format(Cursor::new(data), image_format(format))
             .into_dimensions()
-            .map_err(|e| IngestError::Corrupt(format!("unreadable {format:?} header: {e}")))?,
+            .map_err(|e| {
+                IngestError::Corrupt(format!("unreadable {} header: {e}", format.name()))
+            })?,
     };
+    if let Some(missing) = missing_end(data, format) {
+        return Err(IngestError::Corrupt(format!(
+            "truncated {}: {missing} (the file was cut short)",
+            format.name()
+        )));
+    }
     let found = match format {
         Format::Png => png_dpi(data),
         Format::Jpeg => jpeg_dpi(data),
@@ -287,6 +449,26 @@ fn probe_single(data: &[u8], format: Format, limits: Limits) -> Result<FrameInfo
         dpi: resolve_dpi(found, limits.assume_dpi),
         pdf: None,
     })
+}
+
+/// What is missing at the end of a PNG or JPEG that a writer stopped writing. Decoders
+/// fill the rows they never got with gray and say nothing, so the end is checked first:
+/// a PNG ends with its IEND chunk, a JPEG with the end-of-image marker after its last scan
+/// (a thumbnail's marker earlier in the file does not count).
+fn missing_end(data: &[u8], format: Format) -> Option<&'static str> {
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    const SOS: [u8; 2] = [0xFF, 0xDA];
+    match format {
+        Format::Png => {
+            let tail = &data[data.len().saturating_sub(64)..];
+            (!tail.windows(4).any(|w| w == b"IEND")).then_some("no IEND chunk at the end")
+        }
+        Format::Jpeg => match data.windows(2).rposition(|w| w == EOI) {
+            Some(end) if !data[end..].windows(2).any(|w| w == SOS) => None,
+            _ => Some("no end-of-image marker after the last scan"),
+        },
+        Format::Tiff | Format::Pdf => None,
+    }
 }
 
 /// The image crate's format for the single-image formats (TIFF and PDF are read by
@@ -493,18 +675,57 @@ fn decode_single(data: &[u8], format: Format, limits: Limits) -> Result<Pixels, 
     reader.limits(img_limits);
     let decoder = reader
         .into_decoder()
-        .map_err(|e| IngestError::Corrupt(format!("unreadable {format:?}: {e}")))?;
+        .map_err(|e| IngestError::Corrupt(format!("unreadable {}: {e}", format.name())))?;
     let bilevel = matches!(decoder.original_color_type(), image::ExtendedColorType::L1);
     let img = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| IngestError::Corrupt(format!("damaged {format:?} image data: {e}")))?;
+        .map_err(|e| IngestError::Corrupt(format!("damaged {} image data: {e}", format.name())))?;
+    use image::DynamicImage as D;
     Ok(match img {
-        image::DynamicImage::ImageLuma8(g) if bilevel => Pixels::Bilevel(g),
-        image::DynamicImage::ImageLuma8(g) => Pixels::Gray(g),
-        image::DynamicImage::ImageLumaA8(_)
-        | image::DynamicImage::ImageLuma16(_)
-        | image::DynamicImage::ImageLumaA16(_) => Pixels::Gray(img.to_luma8()),
+        D::ImageLuma8(g) if bilevel => Pixels::Bilevel(g),
+        D::ImageLuma8(g) => Pixels::Gray(g),
+        D::ImageLuma16(_) => Pixels::Gray(img.to_luma8()),
+        D::ImageLumaA8(_) | D::ImageLumaA16(_) => {
+            let la = img.to_luma_alpha8();
+            let (w, h) = la.dimensions();
+            let v = la.pixels().map(|p| on_white(p.0[0], p.0[1])).collect();
+            Pixels::Gray(GrayImage::from_raw(w, h, v).expect("one byte per pixel"))
+        }
+        other if other.color().has_alpha() => {
+            let rgba = other.to_rgba8();
+            let (w, h) = rgba.dimensions();
+            Pixels::Rgb(rgba_on_white(w, h, rgba.as_raw()).expect("four bytes per pixel"))
+        }
         other => Pixels::Rgb(other.to_rgb8()),
     })
+}
+
+/// A sample of a page with an alpha channel, laid on white paper: a transparent pixel is
+/// paper, not the black its colour bytes often hold.
+fn on_white(value: u8, alpha: u8) -> u8 {
+    let (v, a) = (u32::from(value), u32::from(alpha));
+    ((v * a + 255 * (255 - a) + 127) / 255) as u8
+}
+
+/// RGBA samples (8 bits) laid on white.
+fn rgba_on_white(w: u32, h: u32, rgba: &[u8]) -> Option<RgbImage> {
+    let rgb = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [0, 1, 2].map(|c| on_white(p[c], p[3])))
+        .collect();
+    RgbImage::from_raw(w, h, rgb)
+}
+
+/// CMYK samples (8 bits, 0 = no ink) as RGB: the naive conversion, without a colour
+/// profile; enough to read and archive a page a scanner wrote in print colours.
+fn cmyk_to_rgb(w: u32, h: u32, cmyk: &[u8]) -> Option<RgbImage> {
+    let rgb = cmyk
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let k = 255 - u32::from(p[3]);
+            [0, 1, 2].map(|c| ((255 - u32::from(p[c])) * k / 255) as u8)
+        })
+        .collect();
+    RgbImage::from_raw(w, h, rgb)
 }
 
 fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, IngestError> {
@@ -563,12 +784,20 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
             let v = bytes.get(..wu * hu * 3).ok_or_else(short)?.to_vec();
             Ok(Pixels::Rgb(RgbImage::from_raw(w, h, v).ok_or_else(short)?))
         }
+        ColorType::GrayA(8) | ColorType::GrayA(16) => {
+            let v = bytes.get(..wu * hu * 2).ok_or_else(short)?;
+            let gray = v.chunks_exact(2).map(|p| on_white(p[0], p[1])).collect();
+            Ok(Pixels::Gray(
+                GrayImage::from_raw(w, h, gray).ok_or_else(short)?,
+            ))
+        }
         ColorType::RGBA(8) | ColorType::RGBA(16) => {
             let v = bytes.get(..wu * hu * 4).ok_or_else(short)?;
-            let rgb: Vec<u8> = v.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            Ok(Pixels::Rgb(
-                RgbImage::from_raw(w, h, rgb).ok_or_else(short)?,
-            ))
+            Ok(Pixels::Rgb(rgba_on_white(w, h, v).ok_or_else(short)?))
+        }
+        ColorType::CMYK(8) | ColorType::CMYK(16) => {
+            let v = bytes.get(..wu * hu * 4).ok_or_else(short)?;
+            Ok(Pixels::Rgb(cmyk_to_rgb(w, h, v).ok_or_else(short)?))
         }
         other => Err(IngestError::Unsupported(format!(
             "TIFF page {page}: colour type {other:?}"
@@ -588,10 +817,7 @@ mod tests {
     }
 
     fn cand() -> Candidate {
-        Candidate {
-            path: PathBuf::from("x"),
-            rel: "x".into(),
-        }
+        Candidate::file("x", "x")
     }
 
     #[test]
@@ -689,5 +915,108 @@ mod tests {
             (dpi.x - 150.0).abs() < 0.01 && (dpi.y - 150.0).abs() < 0.01,
             "{dpi:?}"
         );
+    }
+
+    #[test]
+    fn links_odd_folders_and_pipes_are_listed_as_refused_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = dir.path().join("batch");
+        std::fs::create_dir_all(batch.join("sub")).unwrap();
+        std::fs::write(batch.join("sub/a.png"), b"x").unwrap();
+        std::fs::write(dir.path().join("outside.png"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.png"), batch.join("out.png")).unwrap();
+        std::os::unix::fs::symlink("sub/a.png", batch.join("in.png")).unwrap();
+        std::fs::create_dir_all(batch.join("scan.TIF/deeper")).unwrap();
+        std::fs::write(batch.join("scan.TIF/deeper/b.png"), b"x").unwrap();
+        std::fs::create_dir(batch.join(".hidden.tif")).unwrap();
+        std::fs::write(batch.join(".hidden.tif/c.png"), b"x").unwrap();
+        let listing = list_batch(&batch).unwrap();
+        let kinds: Vec<(&str, &EntryKind)> = listing
+            .candidates
+            .iter()
+            .map(|c| (c.rel.as_str(), &c.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    "in.png",
+                    &EntryKind::Symlink {
+                        target: "sub/a.png".into(),
+                        outside: false
+                    }
+                ),
+                (
+                    "out.png",
+                    &EntryKind::Symlink {
+                        target: dir.path().join("outside.png").display().to_string(),
+                        outside: true
+                    }
+                ),
+                ("scan.TIF", &EntryKind::FolderNamedLikePage { files: 1 }),
+                ("sub/a.png", &EntryKind::File),
+            ]
+        );
+        assert_eq!(listing.ignored, vec![".hidden.tif/c.png".to_string()]);
+        // the probe refuses every entry that is not a regular file, without opening it
+        for c in &listing.candidates[..3] {
+            let e = probe(c, limits()).unwrap_err();
+            assert!(matches!(e, IngestError::NotAFile(_)), "{e}");
+        }
+        assert!(probe(&listing.candidates[0], limits())
+            .unwrap_err()
+            .to_string()
+            .starts_with("symbolic link to sub/a.png: not followed"));
+    }
+
+    #[test]
+    fn cut_pngs_and_jpegs_are_refused_and_whole_ones_with_a_thumbnail_pass() {
+        let img = GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y) as u8]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(missing_end(&png, Format::Png), None);
+        assert_eq!(missing_end(&jpeg, Format::Jpeg), None);
+        let e = probe_bytes(&cand(), &png[..png.len() - 20], limits(), None).unwrap_err();
+        assert!(e.to_string().starts_with("truncated PNG"), "{e}");
+        let e = probe_bytes(&cand(), &jpeg[..jpeg.len() - 2], limits(), None).unwrap_err();
+        assert!(e.to_string().starts_with("truncated JPEG"), "{e}");
+        // a whole JPEG stands in front as a thumbnail: its end marker does not make the
+        // cut main image whole
+        let mut with_thumb = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        with_thumb.extend_from_slice(&((jpeg.len() + 2) as u16).to_be_bytes());
+        with_thumb.extend_from_slice(&jpeg);
+        let whole_main = [&with_thumb[..], &jpeg[2..]].concat();
+        assert_eq!(missing_end(&whole_main, Format::Jpeg), None);
+        with_thumb.extend_from_slice(&jpeg[2..jpeg.len() - 10]);
+        assert!(missing_end(&with_thumb, Format::Jpeg).is_some());
+    }
+
+    #[test]
+    fn transparent_pixels_are_paper_and_cmyk_is_read_as_rgb() {
+        // black ink as opacity over transparent black
+        let la = image::ImageBuffer::<image::LumaA<u8>, _>::from_fn(4, 1, |x, _| {
+            image::LumaA([0, [0, 255, 128, 0][x as usize]])
+        });
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLumaA8(la)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        match decode_single(&png, Format::Png, limits()).unwrap() {
+            Pixels::Gray(g) => assert_eq!(g.as_raw(), &vec![255, 0, 127, 255]),
+            _ => panic!("expected gray"),
+        }
+        let mut tif = Cursor::new(Vec::new());
+        tiff::encoder::TiffEncoder::new(&mut tif)
+            .unwrap()
+            .write_image::<tiff::encoder::colortype::CMYK8>(2, 1, &[0, 0, 0, 0, 0, 255, 255, 0])
+            .unwrap();
+        match decode_frame_bytes(tif.get_ref(), Format::Tiff, 0, limits()).unwrap() {
+            Pixels::Rgb(rgb) => assert_eq!(rgb.as_raw(), &vec![255, 255, 255, 255, 0, 0]),
+            _ => panic!("expected colour"),
+        }
     }
 }

@@ -110,7 +110,7 @@ pub enum Event {
         stage: Stage,
         reason: String,
         pages: usize,
-        copy: String,
+        copy: Option<String>,
     },
     /// Delivery of the documents without an outcome begins.
     DeliveryStarted { documents: usize },

@@ -123,9 +123,43 @@ pub struct Quarantined {
     /// Pages of the file that this accounts for. A file whose pages cannot be counted
     /// (empty, unknown format, unreadable header) counts as one page.
     pub pages: usize,
-    /// Where the copy of the file lies, relative to the output folder.
-    pub copy: String,
+    /// Where the copy of the file lies, relative to the output folder. None when there
+    /// is nothing to copy: the entry is not a regular file (a link, a folder) or could
+    /// not be read (it vanished during the run, or its permissions forbid it); the reason
+    /// says so, and the original stays where it is.
+    pub copy: Option<String>,
     /// SHA-256 of the copy (`mailroom verify` checks it).
     #[serde(default)]
     pub sha256: Option<String>,
+}
+
+impl Quarantined {
+    /// The name an entry of the batch gets in the quarantine folder: its relative path
+    /// with `/` written as `__`.
+    pub fn flat_name(file: &str) -> String {
+        file.replace('/', "__")
+    }
+
+    /// The reason file, relative to the output folder (always written).
+    pub fn reason_file(&self) -> String {
+        format!("quarantine/{}.reason.txt", Self::flat_name(&self.file))
+    }
+}
+
+/// Text as shown on a terminal: control characters (a newline or carriage return in a
+/// file name, an escape sequence that would recolour or clear the screen) are written as
+/// escapes, so one item stays one line and prints as what it is.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

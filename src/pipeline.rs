@@ -459,7 +459,8 @@ impl Stages<'_> {
         };
         let mut timings = Timings::default();
         let t = Instant::now();
-        let data = std::fs::read(&src.path).map_err(|e| fail(Stage::Decode)(&e))?;
+        let data =
+            std::fs::read(&src.path).map_err(|e| fail(Stage::Decode)(&ingest::io_reason(&e)))?;
         let ingest::DecodedPage {
             pixels,
             jpeg: embedded_jpeg,
@@ -931,7 +932,10 @@ pub fn reason_note(file: &str, stage: Stage, reason: &str, pages: usize) -> Stri
     format!("file: {file}\nstage: {stage}\nreason: {reason}\npages: {pages}\n")
 }
 
-/// Copies a failed input into `<out>/quarantine/` with a `.reason.txt` beside it.
+/// Copies a failed input into `<out>/quarantine/` with a `.reason.txt` beside it. An entry
+/// that is not a regular file, or that cannot be opened any more (it vanished, or its
+/// permissions forbid reading), gets the reason file only, and the reason says why there
+/// is no copy; failing to write into the output folder ends the run.
 fn quarantine(
     out: &Path,
     c: &Candidate,
@@ -941,20 +945,39 @@ fn quarantine(
 ) -> Result<Quarantined> {
     let dir = out.join(QUARANTINE_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let flat = c.rel.replace('/', "__");
-    let copy = dir.join(&flat);
-    crate::fsutil::copy_atomic(&c.path, &copy)
-        .with_context(|| format!("cannot copy {} into quarantine", c.path.display()))?;
-    let note = reason_note(&c.rel, stage, reason, pages);
+    let flat = Quarantined::flat_name(&c.rel);
+    let mut reason = reason.to_string();
+    let mut copy = None;
+    if c.kind == ingest::EntryKind::File {
+        match std::fs::File::open(&c.path) {
+            Ok(mut source) => {
+                let path = dir.join(&flat);
+                crate::fsutil::copy_atomic_from(&mut source, &path)
+                    .with_context(|| format!("cannot copy {} into quarantine", c.path.display()))?;
+                copy = Some(path);
+            }
+            Err(e) => {
+                let why = ingest::io_reason(&e);
+                reason = if reason.contains(&why) {
+                    format!("{reason}; no copy kept")
+                } else {
+                    format!("{reason}; no copy kept: {why}")
+                };
+            }
+        }
+    }
+    let note = reason_note(&c.rel, stage, &reason, pages);
     write_atomic(&dir.join(format!("{flat}.reason.txt")), note.as_bytes())?;
-    let sha256 = crate::fsutil::sha256_file(&copy).ok();
+    let sha256 = copy
+        .as_deref()
+        .and_then(|p| crate::fsutil::sha256_file(p).ok());
     Ok(Quarantined {
         sha256,
         file: c.rel.clone(),
         stage,
-        reason: reason.to_string(),
+        reason,
         pages,
-        copy: format!("{QUARANTINE_DIR}/{flat}"),
+        copy: copy.map(|_| format!("{QUARANTINE_DIR}/{flat}")),
     })
 }
 

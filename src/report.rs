@@ -13,7 +13,7 @@ use crate::pipeline::Observer;
 const SUMMARY_MAX_FLAGGED: usize = 20;
 
 /// Version of the `report.json` layout.
-pub const REPORT_SCHEMA_VERSION: u32 = 4;
+pub const REPORT_SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -306,7 +306,8 @@ impl RunReport {
                 };
                 let _ = writeln!(s, "  {label}{:>5} {what}", list.len());
                 for (d, r) in list.iter().take(SUMMARY_MAX_FLAGGED) {
-                    let _ = writeln!(s, "    {}: {}", d.id, r.reason.as_deref().unwrap_or(""));
+                    let reason = r.reason.as_deref().unwrap_or("");
+                    let _ = writeln!(s, "    {}: {}", d.id, crate::model::printable(reason));
                 }
             }
         }
@@ -322,7 +323,12 @@ impl RunReport {
             }
         );
         for q in &self.quarantined {
-            let _ = writeln!(s, "    {}: {}", q.file, q.reason);
+            let _ = writeln!(
+                s,
+                "    {}: {}",
+                crate::model::printable(&q.file),
+                crate::model::printable(&q.reason)
+            );
         }
         if c.pages_flagged > 0 {
             let _ = writeln!(s, "  flagged      {:>5} pages to look at:", c.pages_flagged);
@@ -341,7 +347,7 @@ impl RunReport {
                 let _ = writeln!(
                     s,
                     "    {} page {}: {}",
-                    f.source_file,
+                    crate::model::printable(&f.source_file),
                     f.frame + 1,
                     flags.join(", ")
                 );
@@ -359,7 +365,7 @@ impl RunReport {
                 s,
                 "  ignored      {} metadata files ({})",
                 c.files_ignored,
-                self.ignored.join(", ")
+                crate::model::printable(&self.ignored.join(", "))
             );
         }
         let cpu = match self.cpu_seconds {
@@ -493,7 +499,9 @@ impl Observer for TerminalObserver {
     fn quarantined(&self, q: &Quarantined) {
         self.say(format!(
             "mailroom: quarantined {}: {} (stage {})",
-            q.file, q.reason, q.stage
+            crate::model::printable(&q.file),
+            crate::model::printable(&q.reason),
+            q.stage
         ));
     }
 
@@ -512,7 +520,8 @@ impl Observer for TerminalObserver {
         self.bar.inc(1);
         if let crate::deliver::engine::Outcome::Rejected { reason } = outcome {
             self.say(format!(
-                "mailroom: the target refused {document}: {reason} (copied to quarantine)"
+                "mailroom: the target refused {document}: {} (copied to quarantine)",
+                crate::model::printable(reason)
             ));
         }
     }
@@ -635,7 +644,7 @@ mod tests {
                 stage: crate::model::Stage::Ingest,
                 reason: "file is empty (0 bytes)".into(),
                 pages: 1,
-                copy: "quarantine/bad.tif".into(),
+                copy: Some("quarantine/bad.tif".into()),
                 sha256: None,
             }],
             ignored: vec![],

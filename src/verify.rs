@@ -206,22 +206,20 @@ pub fn verify(out: &Path) -> Result<Verification> {
         }
     }
     for q in &report.quarantined {
-        v.files_checked += 1;
-        match (sha256_file(&out.join(&q.copy)), &q.sha256) {
-            (Ok(h), Some(want)) if &h == want => {}
-            (Ok(h), Some(want)) => find(
-                &q.copy,
-                Problem::Changed,
-                format!("sha256 {h}, recorded {want}"),
-            ),
-            (Ok(_), None) => {}
-            (Err(_), _) => find(
-                &q.copy,
-                Problem::Missing,
-                "quarantined copy not found".into(),
-            ),
+        if let Some(copy) = &q.copy {
+            v.files_checked += 1;
+            match (sha256_file(&out.join(copy)), &q.sha256) {
+                (Ok(h), Some(want)) if &h == want => {}
+                (Ok(h), Some(want)) => find(
+                    copy,
+                    Problem::Changed,
+                    format!("sha256 {h}, recorded {want}"),
+                ),
+                (Ok(_), None) => {}
+                (Err(_), _) => find(copy, Problem::Missing, "quarantined copy not found".into()),
+            }
         }
-        let note_rel = format!("{}.reason.txt", q.copy);
+        let note_rel = q.reason_file();
         v.files_checked += 1;
         let want = crate::pipeline::reason_note(&q.file, q.stage, &q.reason, q.pages);
         match std::fs::read(out.join(&note_rel)) {

@@ -85,10 +85,7 @@ fn payload_oxum(bag: &Path) -> String {
 
 /// Frames of a TIFF by our probe.
 fn frames(path: &Path) -> usize {
-    let candidate = mailroom::ingest::Candidate {
-        path: path.to_path_buf(),
-        rel: path.display().to_string(),
-    };
+    let candidate = mailroom::ingest::Candidate::file(path, path.display().to_string());
     let limits = mailroom::ingest::Limits {
         max_pixels: 100_000_000,
         assume_dpi: 300,

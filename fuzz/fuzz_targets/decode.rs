@@ -23,7 +23,17 @@ fn scratch() -> &'static PathBuf {
     })
 }
 
+/// PDF input runs lopdf under `catch_unwind` and turns its panics into a refusal (a
+/// hostile PDF must not end the batch). libFuzzer's panic hook would abort on those
+/// caught panics too; a quiet hook lets them be caught as in a real run. A panic nobody
+/// catches still aborts: libfuzzer-sys catches it around each input and aborts.
+fn quiet_caught_panics() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
 fuzz_target!(|data: &[u8]| {
+    quiet_caught_panics();
     // Small pages only: the limits are what keeps real runs from decompression bombs,
     // and they must hold for any size (16 MP here, 150 MP by default).
     let limits = Limits {
@@ -32,10 +42,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let path = scratch();
     std::fs::write(path, data).expect("scratch file");
-    let candidate = Candidate {
-        path: path.clone(),
-        rel: "fuzz".into(),
-    };
+    let candidate = Candidate::file(path.clone(), "fuzz");
     let Ok(src) = ingest::probe(&candidate, limits) else {
         return;
     };

@@ -1405,10 +1405,7 @@ mod tests {
             let rel = format!("data/{}", path.file_name().unwrap().to_string_lossy());
             let data = fs::read(&path).unwrap();
             let src = crate::ingest::probe(
-                &crate::ingest::Candidate {
-                    path: path.clone(),
-                    rel: rel.clone(),
-                },
+                &crate::ingest::Candidate::file(path.clone(), rel.clone()),
                 LIMITS,
             )
             .unwrap();

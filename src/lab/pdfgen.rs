@@ -381,10 +381,7 @@ pub fn convert_batch(dir: &Path, share: PdfShare) -> Result<usize> {
         let path = dir.join(file);
         let data =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let candidate = crate::ingest::Candidate {
-            path: path.clone(),
-            rel: file.clone(),
-        };
+        let candidate = crate::ingest::Candidate::file(path.clone(), file.clone());
         let src = crate::ingest::probe(&candidate, limits).map_err(|e| anyhow!("{file}: {e}"))?;
         let mut frames = Vec::new();
         for (i, info) in src.frames.iter().enumerate() {

@@ -407,10 +407,7 @@ fn empty_huge_and_pageless_pdfs_are_refused() {
     // a page within the size limit that renders to more pixels than the profile allows:
     // refused before rendering, by ingest's pixel check
     let big = pdf_with_content("0 0 10 10 re f", "", "0 0 14000 14000");
-    let c = crate::ingest::Candidate {
-        path: "big.pdf".into(),
-        rel: "big.pdf".into(),
-    };
+    let c = crate::ingest::Candidate::file("big.pdf", "big.pdf");
     let e = crate::ingest::probe_bytes_for_tests(&c, &big, limits()).unwrap_err();
     assert!(e.to_string().contains("megapixels"), "{e}");
     let e = decode(&big, None, 0, limits(), &PdfOptions::default()).unwrap_err();

@@ -419,10 +419,7 @@ pub fn count_pages(path: &Path) -> Result<usize> {
         }
         return Ok(pages);
     }
-    let candidate = crate::ingest::Candidate {
-        path: path.to_path_buf(),
-        rel: path.display().to_string(),
-    };
+    let candidate = crate::ingest::Candidate::file(path, path.display().to_string());
     // Only counting: no page size is too large here.
     let limits = crate::ingest::Limits {
         max_pixels: u64::MAX,

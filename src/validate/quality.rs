@@ -1074,10 +1074,7 @@ mod tests {
             let dir = root.join(batch);
             let truth = crate::lab::truth::Truth::load(&dir.join("truth.json")).unwrap();
             for p in &truth.pages {
-                let candidate = Candidate {
-                    path: dir.join(&p.file),
-                    rel: p.file.clone(),
-                };
+                let candidate = Candidate::file(dir.join(&p.file), p.file.clone());
                 let src = probe(&candidate, limits).unwrap();
                 let data = std::fs::read(&src.path).unwrap();
                 let frame = p.frame as usize;

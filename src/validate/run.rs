@@ -85,10 +85,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
             bag.files
                 .par_iter()
                 .map(|f| {
-                    let c = Candidate {
-                        path: o.delivery.join(&f.rel),
-                        rel: f.rel.clone(),
-                    };
+                    let c = Candidate::file(o.delivery.join(&f.rel), f.rel.clone());
                     let r =
                         ingest::probe_known(&c, limits, &f.sha256, &pdf).map_err(|e| e.to_string());
                     let pdfa = settings.require_pdfa.then(|| pdfa_finding(&c)).flatten();

@@ -86,6 +86,10 @@ pub struct OcrSettings {
     /// Seconds Tesseract may take to read one page (fractions allowed); a page that
     /// takes longer fails at the OCR stage and its file goes to quarantine.
     pub timeout_s: f64,
+    /// Tesseract variables set on every engine, as `tesseract -c name=value` would; a
+    /// name this Tesseract does not know ends the run before any page is read.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tesseract: crate::ocr::Variables,
 }
 
 /// How the page stream is split into documents. Rules apply in page order; on one page
@@ -257,6 +261,7 @@ impl Default for OcrSettings {
             language: "deu".into(),
             min_confidence: 70.0,
             timeout_s: 120.0,
+            tesseract: crate::ocr::Variables::new(),
         }
     }
 }

@@ -30,7 +30,14 @@ pub enum OcrError {
     Timeout { limit: Duration },
     #[error("Tesseract returned text that is not UTF-8")]
     Utf8,
+    /// A variable of `ocr.tesseract` that this Tesseract does not have.
+    #[error("Tesseract has no variable {name:?} (ocr.tesseract in the profile; `tesseract --print-parameters` lists them)")]
+    UnknownVariable { name: String },
 }
+
+/// Tesseract variables set on every engine, as `tesseract -c name=value` would
+/// (`ocr.tesseract` in the profile).
+pub type Variables = std::collections::BTreeMap<String, String>;
 
 /// A word box in pixels of the page image: left, top, width, height.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -213,11 +220,13 @@ impl Api {
         Ok(api)
     }
 
-    fn set(&self, name: &str, value: &str) {
-        if let (Ok(n), Ok(v)) = (CString::new(name), CString::new(value)) {
-            unsafe {
-                capi::TessBaseAPISetVariable(self.raw, n.as_ptr(), v.as_ptr());
-            }
+    /// Sets a variable; false when Tesseract has none of that name.
+    fn set(&self, name: &str, value: &str) -> bool {
+        match (CString::new(name), CString::new(value)) {
+            (Ok(n), Ok(v)) => unsafe {
+                capi::TessBaseAPISetVariable(self.raw, n.as_ptr(), v.as_ptr()) != 0
+            },
+            _ => false,
         }
     }
 
@@ -305,7 +314,17 @@ unsafe extern "C" fn cancel_at_deadline(this: *mut std::ffi::c_void, _words: i32
 
 impl Engine {
     pub fn new(lang: &str) -> Result<Engine, OcrError> {
+        Engine::with_variables(lang, &Variables::new())
+    }
+
+    /// An engine with Tesseract variables set (see [`Variables`]).
+    pub fn with_variables(lang: &str, variables: &Variables) -> Result<Engine, OcrError> {
         let ocr = Api::init(lang)?;
+        for (name, value) in variables {
+            if !ocr.set(name, value) {
+                return Err(OcrError::UnknownVariable { name: name.clone() });
+            }
+        }
         // The C API defaults to one uniform text block; a letter has an address field, a
         // date on the right and paragraphs, so use the full layout analysis (as the
         // tesseract command does).
@@ -400,6 +419,7 @@ impl Engine {
 pub struct EnginePool {
     lang: String,
     time_limit: Option<Duration>,
+    variables: Variables,
     idle: Mutex<Vec<Engine>>,
 }
 
@@ -409,12 +429,19 @@ impl EnginePool {
         EnginePool {
             lang: lang.to_string(),
             time_limit,
+            variables: Variables::new(),
             idle: Mutex::new(Vec::new()),
         }
     }
 
+    /// The pool's engines get these Tesseract variables.
+    pub fn with_variables(mut self, variables: &Variables) -> EnginePool {
+        self.variables = variables.clone();
+        self
+    }
+
     fn engine(&self) -> Result<Engine, OcrError> {
-        let mut engine = Engine::new(&self.lang)?;
+        let mut engine = Engine::with_variables(&self.lang, &self.variables)?;
         engine.set_time_limit(self.time_limit);
         Ok(engine)
     }
@@ -568,5 +595,20 @@ mod tests {
     #[test]
     fn empty_page_has_no_confidence() {
         assert_eq!(PageText::default().mean_confidence(), None);
+    }
+
+    #[test]
+    fn tesseract_variables_are_set_and_unknown_names_refused() {
+        let mut known = Variables::new();
+        known.insert("tessedit_do_invert".into(), "0".into());
+        Engine::with_variables("deu", &known).expect("a variable Tesseract has");
+        let mut unknown = Variables::new();
+        unknown.insert("tessedit_no_such_thing".into(), "1".into());
+        let e = Engine::with_variables("deu", &unknown).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("Tesseract has no variable \"tessedit_no_such_thing\""),
+            "{e}"
+        );
     }
 }

@@ -122,7 +122,8 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     let engines = EnginePool::new(
         &req.profile.ocr.language,
         Some(req.profile.ocr_time_limit()),
-    );
+    )
+    .with_variables(&req.profile.ocr.tesseract);
     engines.warm_up()?;
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(req.jobs.max(1))

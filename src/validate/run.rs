@@ -147,7 +147,8 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
     };
     let drawn = sampling::draw(lot_pages.len(), n, seed);
     progress.phase("inspecting the sample", drawn.len() as u64);
-    let engines = EnginePool::new(&settings.ocr_language, Some(o.profile.ocr_time_limit()));
+    let engines = EnginePool::new(&settings.ocr_language, Some(o.profile.ocr_time_limit()))
+        .with_variables(&o.profile.ocr.tesseract);
     engines.warm_up()?;
     let inspected: Vec<(PageRef, Vec<Finding>, Option<String>)> = pool.install(|| {
         drawn

@@ -119,6 +119,22 @@ impl Pix {
         Ok(pix)
     }
 
+    /// The image as baseline JPEG at `quality` (1-100), written by libjpeg(-turbo)
+    /// through Leptonica: 8-bit gray or 32-bit RGB.
+    pub fn jpeg(&self, quality: u8) -> Result<Vec<u8>, String> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size = 0usize;
+        let failed =
+            unsafe { capi::pixWriteMemJpeg(&mut data, &mut size, self.raw, i32::from(quality), 0) };
+        if failed != 0 || data.is_null() {
+            return Err("Leptonica could not write the JPEG".into());
+        }
+        // SAFETY: Leptonica allocated `size` bytes at `data`; they are copied, then freed.
+        let bytes = unsafe { std::slice::from_raw_parts(data, size) }.to_vec();
+        unsafe { capi::lept_free(data.cast()) };
+        Ok(bytes)
+    }
+
     /// A 1-bit Pix (set bit = ink) of the gray pixels darker than `threshold`.
     pub fn binary_from_gray(img: &GrayImage, threshold: u8) -> Result<Pix, String> {
         Pix::binary_from(img, |_, _| threshold)

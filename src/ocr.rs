@@ -320,15 +320,16 @@ impl Engine {
     /// An engine with Tesseract variables set (see [`Variables`]).
     pub fn with_variables(lang: &str, variables: &Variables) -> Result<Engine, OcrError> {
         let ocr = Api::init(lang)?;
+        // The C API defaults to one uniform text block; a letter has an address field, a
+        // date on the right and paragraphs, so use the full layout analysis (as the
+        // tesseract command does). A profile may still choose another mode with the
+        // variable `tessedit_pageseg_mode`, set below.
+        unsafe { capi::TessBaseAPISetPageSegMode(ocr.raw, capi::TessPageSegMode_PSM_AUTO) };
         for (name, value) in variables {
             if !ocr.set(name, value) {
                 return Err(OcrError::UnknownVariable { name: name.clone() });
             }
         }
-        // The C API defaults to one uniform text block; a letter has an address field, a
-        // date on the right and paragraphs, so use the full layout analysis (as the
-        // tesseract command does).
-        unsafe { capi::TessBaseAPISetPageSegMode(ocr.raw, capi::TessPageSegMode_PSM_AUTO) };
         Ok(Engine {
             ocr,
             osd: None,

@@ -45,23 +45,15 @@ pub fn encode_image(
             bytes: encode_g4(g)?,
         },
         Pixels::Gray(g) => ImageData::Jpeg {
-            bytes: encode_jpeg(
-                g.as_raw(),
-                width,
-                height,
-                image::ExtendedColorType::L8,
-                jpeg_quality,
-            )?,
+            bytes: crate::leptonica::Pix::from_gray(g)
+                .and_then(|pix| pix.jpeg(jpeg_quality))
+                .map_err(anyhow::Error::msg)?,
             rgb: false,
         },
         Pixels::Rgb(c) => ImageData::Jpeg {
-            bytes: encode_jpeg(
-                c.as_raw(),
-                width,
-                height,
-                image::ExtendedColorType::Rgb8,
-                jpeg_quality,
-            )?,
+            bytes: crate::leptonica::Pix::from_rgb(c)
+                .and_then(|pix| pix.jpeg(jpeg_quality))
+                .map_err(anyhow::Error::msg)?,
             rgb: true,
         },
     };
@@ -70,20 +62,6 @@ pub fn encode_image(
         height,
         data,
     })
-}
-
-fn encode_jpeg(
-    raw: &[u8],
-    w: u32,
-    h: u32,
-    color: image::ExtendedColorType,
-    quality: u8,
-) -> anyhow::Result<Vec<u8>> {
-    use image::ImageEncoder;
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .write_image(raw, w, h, color)?;
-    Ok(out)
 }
 
 /// CCITT Group 4 of a bilevel image (0 = black ink).
@@ -280,9 +258,34 @@ mod tests {
     }
 
     #[test]
-    fn jpeg_component_count_is_found() {
-        let img = image::GrayImage::from_pixel(8, 8, image::Luma([100]));
-        let j = encode_jpeg(img.as_raw(), 8, 8, image::ExtendedColorType::L8, 80).unwrap();
-        assert_eq!(jpeg_components(&j), Some(1));
+    fn gray_and_colour_pages_are_encoded_as_jpeg_that_decodes_to_them() {
+        let gray = image::GrayImage::from_fn(37, 21, |x, y| image::Luma([(x * 6 + y) as u8]));
+        let rgb = image::RgbImage::from_fn(37, 21, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 9) as u8, 80])
+        });
+        for (pixels, components) in [(Pixels::Gray(gray), 1), (Pixels::Rgb(rgb), 3)] {
+            let enc = encode_image(&pixels, None, 90).unwrap();
+            let ImageData::Jpeg { bytes, rgb } = &enc.data else {
+                panic!("expected JPEG")
+            };
+            assert_eq!(jpeg_components(bytes), Some(components));
+            assert_eq!(*rgb, components == 3);
+            let back = image::load_from_memory(bytes).unwrap();
+            assert_eq!((back.width(), back.height()), (37, 21));
+            // close to the page at quality 90
+            let b = match &pixels {
+                Pixels::Rgb(c) => c.clone(),
+                other => image::DynamicImage::ImageLuma8(other.to_gray().into_owned()).to_rgb8(),
+            };
+            let a = back.to_rgb8();
+            let diff: f64 = a
+                .as_raw()
+                .iter()
+                .zip(b.as_raw())
+                .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+                .sum::<f64>()
+                / a.as_raw().len() as f64;
+            assert!(diff < 4.0, "mean difference {diff}");
+        }
     }
 }

@@ -138,6 +138,35 @@ pub(crate) const MIN_INK_FOR_SKEW: f32 = 0.005;
 pub(crate) const LEPTONICA_MIN_UP_CONF: f32 = 8.0;
 pub(crate) const LEPTONICA_MIN_RATIO: f32 = 2.5;
 
+/// The turn (clockwise degrees) Leptonica's fast ascender/descender test finds clearly,
+/// with its confidence: `up` is its evidence for upright (negative: upside down), `left`
+/// the same on the page turned by 90 degrees (positive: the page lies turned by 90
+/// degrees counter-clockwise, and turns back clockwise). A decision needs
+/// [`LEPTONICA_MIN_UP_CONF`] and evidence [`LEPTONICA_MIN_RATIO`] times stronger than the
+/// other axis; anything less goes to Tesseract's orientation detection.
+fn leptonica_turn(up: f32, left: f32) -> Option<(u32, f32)> {
+    let clear = |a: f32, b: f32| {
+        a.abs() >= LEPTONICA_MIN_UP_CONF && a.abs() >= LEPTONICA_MIN_RATIO * b.abs()
+    };
+    if clear(up, left) {
+        Some((if up > 0.0 { 0 } else { 180 }, up.abs()))
+    } else if clear(left, up) {
+        Some((
+            if left > 0.0 {
+                LEFT_TURN
+            } else {
+                (LEFT_TURN + 180) % 360
+            },
+            left.abs(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// The clockwise turn that sets upright a page whose `left` confidence is positive.
+const LEFT_TURN: u32 = 90;
+
 /// Cleans one page and decides whether it is blank.
 pub fn clean(
     pixels: Pixels,
@@ -229,12 +258,13 @@ pub fn clean(
         } else {
             ink
         };
-        let leptonica = upright_ink.orientation_confidences();
-        let confirmed_upright = matches!(leptonica, Some((up, left))
-            if up >= LEPTONICA_MIN_UP_CONF && up >= LEPTONICA_MIN_RATIO * left.abs());
-        if let (true, Some((up, _))) = (confirmed_upright, leptonica) {
+        let leptonica = upright_ink
+            .orientation_confidences()
+            .and_then(|(up, left)| leptonica_turn(up, left));
+        if let Some((rotate_cw, confidence)) = leptonica {
             record.orientation_method = Some("leptonica".into());
-            record.orientation_confidence = Some(up);
+            record.orientation_confidence = Some(confidence);
+            turn = rotate_cw;
         } else {
             // The whole page: measured, a central crop saved a quarter of the time but
             // left upside-down pages unrecognised.
@@ -543,6 +573,17 @@ fn rotate_quadrant(pixels: Pixels, degrees: u32) -> Pixels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leptonica_decides_only_clear_orientations() {
+        assert_eq!(leptonica_turn(12.0, 1.0), Some((0, 12.0)));
+        assert_eq!(leptonica_turn(-12.0, 1.0), Some((180, 12.0)));
+        assert_eq!(leptonica_turn(1.0, 12.0), Some((90, 12.0)));
+        assert_eq!(leptonica_turn(1.0, -12.0), Some((270, 12.0)));
+        assert_eq!(leptonica_turn(7.0, 0.0), None, "too little evidence");
+        assert_eq!(leptonica_turn(12.0, 6.0), None, "both axes speak");
+        assert_eq!(leptonica_turn(f32::NAN, 1.0), None);
+    }
 
     #[test]
     fn reduce_averages_blocks() {

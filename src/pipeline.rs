@@ -5,6 +5,9 @@
 //!            ─► group pages by document ─► per document (parallel): PDF + JSON
 //!            ─► quarantine failures ─► report (with the page-count proof)
 //! ```
+//! Memory does not grow with the batch: a page's encoded image waits in the run's work
+//! folder (`<out>/.work/`) between its per-page stages and its document's PDF; only its
+//! OCR text and facts stay in memory for separation, routing and the records.
 //! Every input ends as a delivered document or in quarantine with a reason; errors are
 //! values per item, so one bad file never stops the batch. The pipeline never prints: it
 //! tells an `Observer`, and the caller decides what the terminal shows.
@@ -26,7 +29,7 @@ use crate::leptonica::Pix;
 use crate::log::Event;
 use crate::model::{Quarantined, Stage};
 use crate::ocr::{EnginePool, PageText};
-use crate::package::pdf::{self, EncodedImage, GlyphlessFont, PdfMeta, PdfPage};
+use crate::package::pdf::{self, EncodedImage, GlyphlessFont, ImageData, PdfMeta, PdfPage};
 use crate::package::pdf::{Attachment, Relationship};
 use crate::package::transfer::{Capture, NoteInput, TransferNote, ATTACHMENT_NAME};
 use crate::package::{
@@ -47,6 +50,10 @@ pub const DOCUMENTS_DIR: &str = "documents";
 pub const QUARANTINE_DIR: &str = "quarantine";
 pub const EVIDENCE_DIR: &str = "evidence";
 pub const REPORT_FILE: &str = "report.json";
+/// The run's scratch folder inside the output folder: the pages' encoded images between
+/// reading and packaging. Removed when the run ends; a killed run's by the next run.
+/// Hidden, like every temporary name in the output folder.
+pub const WORK_DIR: &str = ".work";
 
 /// What to run.
 pub struct RunRequest {
@@ -88,7 +95,7 @@ type StreamPage = (usize, Result<ReadPage, PageFailure>);
 struct ReadPage {
     frame: usize,
     sha256: String,
-    image: EncodedImage,
+    image: SpilledImage,
     /// None for a blank page (not OCRed; kept as evidence).
     text: Option<PageText>,
     cleanup: CleanupRecord,
@@ -99,6 +106,102 @@ struct ReadPage {
     timings: Timings,
     /// For a PDF page: how it was read.
     pdf: Option<crate::pdf_input::PdfPageInfo>,
+}
+
+/// A page's encoded image, written to the work folder until its document is written: the
+/// facts routing and the records need stay in memory, the bytes wait on disk.
+struct SpilledImage {
+    path: PathBuf,
+    width: u32,
+    height: u32,
+    coding: Coding,
+    /// Size of the encoded image in bytes.
+    len: usize,
+}
+
+/// How a spilled image's bytes are coded (the [`ImageData`] variant without its bytes).
+#[derive(Clone, Copy)]
+enum Coding {
+    Jpeg { rgb: bool },
+    G4,
+}
+
+impl SpilledImage {
+    /// Writes the image's bytes to `path` (scratch: no sync, no atomic rename).
+    fn spill(image: EncodedImage, path: PathBuf) -> Result<Self> {
+        let EncodedImage {
+            width,
+            height,
+            data,
+        } = image;
+        let (coding, bytes) = match data {
+            ImageData::Jpeg { bytes, rgb } => (Coding::Jpeg { rgb }, bytes),
+            ImageData::G4 { bytes } => (Coding::G4, bytes),
+        };
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(SpilledImage {
+            path,
+            width,
+            height,
+            coding,
+            len: bytes.len(),
+        })
+    }
+
+    /// Reads the image back, as it was before it was spilled.
+    fn load(&self) -> Result<EncodedImage> {
+        let bytes = std::fs::read(&self.path)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        if bytes.len() != self.len {
+            anyhow::bail!(
+                "{} holds {} bytes, {} were written",
+                self.path.display(),
+                bytes.len(),
+                self.len
+            );
+        }
+        Ok(EncodedImage {
+            width: self.width,
+            height: self.height,
+            data: match self.coding {
+                Coding::Jpeg { rgb } => ImageData::Jpeg { bytes, rgb },
+                Coding::G4 => ImageData::G4 { bytes },
+            },
+        })
+    }
+
+    /// Deletes the spilled bytes once the document is written (or failed); what is left
+    /// goes with the work folder at the end of the run.
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The run's work folder, emptied of a killed run's leftovers when created and removed
+/// when dropped, however the run ends (a folder that cannot be removed now is removed
+/// by the next run).
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create(out: &Path) -> Result<Self> {
+        let dir = out.join(WORK_DIR);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", dir.display()));
+            }
+            _ => {}
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +219,7 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
     let docs_dir = req.out.join(DOCUMENTS_DIR);
     std::fs::create_dir_all(&docs_dir)
         .with_context(|| format!("cannot create output folder {}", docs_dir.display()))?;
+    let work = WorkDir::create(&req.out)?;
 
     crate::leptonica::silence_warnings();
     let font = GlyphlessFont::locate()?;
@@ -148,12 +252,14 @@ pub fn run(req: &RunRequest, observer: &dyn Observer) -> Result<RunReport> {
         routing: routing.as_ref(),
         font: &font,
         engines: &engines,
+        work: &work.0,
         limits,
         created: started,
     };
     let (delivered, failures, pages_in) =
         workers.install(|| ctx.process(&listing.candidates, observer));
     drop(engines); // free the Tesseract engines before the report is written
+    drop(work); // every document is written: the spilled images are no longer needed
 
     let mut quarantined = Vec::new();
     for (candidate, pages, failure) in failures {
@@ -260,6 +366,8 @@ struct Stages<'a> {
     routing: Option<&'a RuleSet>,
     font: &'a GlyphlessFont,
     engines: &'a EnginePool,
+    /// Where `read_page` spills the encoded images.
+    work: &'a Path,
     limits: Limits,
     created: Utc,
 }
@@ -315,7 +423,7 @@ impl Stages<'_> {
             .par_iter()
             .map(|&(i, frame)| {
                 let src = probed[i].as_ref().expect("jobs only hold probed files");
-                let r = guarded(|| self.read_page(src, frame));
+                let r = guarded(|| self.read_page(i, src, frame));
                 observer.event(&page_event(src, frame, &r));
                 observer.page_done();
                 r
@@ -415,25 +523,28 @@ impl Stages<'_> {
                         DocPage { src, page, role }
                     })
                     .collect();
-                self.write_document(index, seg, &pages, observer)
-                    .map_err(|e| {
-                        // Each file of the document is quarantined for its pages in it.
-                        let mut files: Vec<(usize, usize)> = Vec::new();
-                        for &(n, _) in &seg.pages {
-                            match files.last_mut() {
-                                Some((f, count)) if *f == stream[n].0 => *count += 1,
-                                _ => files.push((stream[n].0, 1)),
-                            }
+                let written = self.write_document(index, seg, &pages, observer);
+                for p in &pages {
+                    p.page.image.remove();
+                }
+                written.map_err(|e| {
+                    // Each file of the document is quarantined for its pages in it.
+                    let mut files: Vec<(usize, usize)> = Vec::new();
+                    for &(n, _) in &seg.pages {
+                        match files.last_mut() {
+                            Some((f, count)) if *f == stream[n].0 => *count += 1,
+                            _ => files.push((stream[n].0, 1)),
                         }
-                        let failure = PageFailure {
-                            stage: Stage::Package,
-                            reason: format!("{e:#}"),
-                        };
-                        files
-                            .into_iter()
-                            .map(|(f, count)| (candidates[f].clone(), count, failure.clone()))
-                            .collect::<Vec<_>>()
-                    })
+                    }
+                    let failure = PageFailure {
+                        stage: Stage::Package,
+                        reason: format!("{e:#}"),
+                    };
+                    files
+                        .into_iter()
+                        .map(|(f, count)| (candidates[f].clone(), count, failure.clone()))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         let mut delivered = Vec::new();
@@ -446,8 +557,14 @@ impl Stages<'_> {
         (delivered, failed, stream.len())
     }
 
-    /// Decode, clean, OCR and encode one page.
-    fn read_page(&self, src: &SourceFile, frame: usize) -> Result<ReadPage, PageFailure> {
+    /// Decode, clean, OCR and encode one page; its encoded image is spilled to the work
+    /// folder. `file` is the source's index in the batch listing.
+    fn read_page(
+        &self,
+        file: usize,
+        src: &SourceFile,
+        frame: usize,
+    ) -> Result<ReadPage, PageFailure> {
         let fail = |stage: Stage| {
             move |e: &dyn std::fmt::Display| PageFailure {
                 stage,
@@ -568,6 +685,10 @@ impl Stages<'_> {
             .filter(|_| as_scanned)
             .map(|bytes| (Format::Jpeg, bytes));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
+            .and_then(|image| {
+                let name = format!("{file:06}-{frame:06}.img");
+                SpilledImage::spill(image, self.work.join(name))
+            })
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
         timings.encode = t.elapsed().as_millis() as u64;
         Ok(ReadPage {
@@ -643,10 +764,16 @@ impl Stages<'_> {
             if pages.is_empty() {
                 return Ok(None);
             }
+            // the document's images, read back from the work folder
+            let images = pages
+                .iter()
+                .map(|p| p.page.image.load())
+                .collect::<Result<Vec<EncodedImage>>>()?;
             let pdf_pages: Vec<PdfPage> = pages
                 .iter()
-                .map(|p| PdfPage {
-                    image: &p.page.image,
+                .zip(&images)
+                .map(|(p, image)| PdfPage {
+                    image,
                     dpi: (p.page.dpi.x, p.page.dpi.y),
                     text: p
                         .page
@@ -837,7 +964,7 @@ impl Stages<'_> {
             height_px: p.image.height,
             dpi: p.dpi,
             color: p.color,
-            image_bytes: p.image.len(),
+            image_bytes: p.image.len,
             cleanup: p.cleanup.clone(),
             patch: p.patch.clone(),
             barcodes: p.barcodes.clone(),
@@ -990,5 +1117,59 @@ mod tests {
     fn document_ids_are_stable_and_safe() {
         assert_eq!(document_id(0, "letter_001.tif"), "0001-letter_001");
         assert_eq!(document_id(41, "sub/Brief Ärger.png"), "0042-Brief__rger");
+    }
+
+    #[test]
+    fn spilled_images_load_back_as_they_were_and_the_work_folder_goes_with_the_run() {
+        let out = tempfile::tempdir().unwrap();
+        // a killed run's leftovers
+        let leftover = out.path().join(WORK_DIR).join("000001-000000.img");
+        std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+        std::fs::write(&leftover, b"old").unwrap();
+        let work = WorkDir::create(out.path()).unwrap();
+        assert!(work.0.is_dir() && !leftover.exists());
+
+        let jpeg = EncodedImage {
+            width: 3,
+            height: 2,
+            data: ImageData::Jpeg {
+                bytes: vec![0xff, 0xd8, 1, 2, 3],
+                rgb: true,
+            },
+        };
+        let g4 = EncodedImage {
+            width: 8,
+            height: 1,
+            data: ImageData::G4 {
+                bytes: vec![0, 1, 0],
+            },
+        };
+        let a = SpilledImage::spill(jpeg, work.0.join("a.img")).unwrap();
+        let b = SpilledImage::spill(g4, work.0.join("b.img")).unwrap();
+        assert_eq!((a.width, a.height, a.len), (3, 2, 5));
+        match a.load().unwrap() {
+            EncodedImage {
+                width: 3,
+                height: 2,
+                data: ImageData::Jpeg { bytes, rgb: true },
+            } => assert_eq!(bytes, [0xff, 0xd8, 1, 2, 3]),
+            _ => panic!("the JPEG came back as something else"),
+        }
+        match b.load().unwrap() {
+            EncodedImage {
+                width: 8,
+                height: 1,
+                data: ImageData::G4 { bytes },
+            } => assert_eq!(bytes, [0, 1, 0]),
+            _ => panic!("the G4 image came back as something else"),
+        }
+        // a scratch file cut short is an error, never a shorter image
+        std::fs::write(&b.path, [0]).unwrap();
+        assert!(b.load().is_err());
+        a.remove();
+        assert!(!a.path.exists());
+
+        drop(work);
+        assert!(!out.path().join(WORK_DIR).exists());
     }
 }

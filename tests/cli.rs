@@ -82,6 +82,67 @@ fn every_page_is_delivered_kept_or_quarantined_and_the_report_proves_it() {
 }
 
 #[test]
+fn the_work_folder_is_gone_after_a_run_and_every_pdf_embeds_the_images_its_record_describes() {
+    let run = mixed_batch_run();
+    let out = run.out.path();
+    // the encoded pages wait in <out>/.work/ between reading and packaging
+    assert!(
+        !out.join(".work").exists(),
+        "the work folder outlives the run"
+    );
+    let mut checked = 0;
+    for doc in run.report["documents"].as_array().unwrap() {
+        let record = run.document(doc["json"].as_str().unwrap());
+        for (list, pdf) in [("pages", "pdf"), ("removed_pages", "evidence_pdf")] {
+            let pages = record[list].as_array().unwrap();
+            let Some(file) = record[pdf]["file"].as_str() else {
+                assert!(pages.is_empty(), "{list} of {} without a PDF", doc["id"]);
+                continue;
+            };
+            let pdf = lopdf::Document::load(out.join("documents").join(file)).unwrap();
+            let images: Vec<&lopdf::Stream> = pdf
+                .get_pages()
+                .values()
+                .map(|&page| {
+                    let xobjects = pdf
+                        .get_dictionary(page)
+                        .and_then(|d| d.get(b"Resources"))
+                        .and_then(lopdf::Object::as_dict)
+                        .and_then(|r| r.get(b"XObject"))
+                        .and_then(lopdf::Object::as_dict)
+                        .unwrap();
+                    let id = xobjects.get(b"Im0").unwrap().as_reference().unwrap();
+                    pdf.get_object(id).unwrap().as_stream().unwrap()
+                })
+                .collect();
+            assert_eq!(images.len(), pages.len(), "{file}");
+            for (image, p) in images.iter().zip(pages) {
+                let int = |k: &[u8]| image.dict.get(k).unwrap().as_i64().unwrap() as u64;
+                assert_eq!(int(b"Width"), p["width_px"].as_u64().unwrap(), "{file}");
+                assert_eq!(int(b"Height"), p["height_px"].as_u64().unwrap(), "{file}");
+                assert_eq!(
+                    image.content.len() as u64,
+                    p["image_bytes"].as_u64().unwrap(),
+                    "{file}: the embedded image is not the one encoded"
+                );
+                let filter = image.dict.get(b"Filter").unwrap().as_name().unwrap();
+                if filter == b"DCTDecode" {
+                    assert!(image.content.starts_with(b"\xff\xd8"), "{file}: not a JPEG");
+                } else {
+                    assert_eq!(filter, b"CCITTFaxDecode", "{file}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        checked,
+        run.report["counts"]["pages_delivered"].as_u64().unwrap()
+            + run.report["counts"]["pages_evidence"].as_u64().unwrap()
+    );
+}
+
+#[test]
 fn bad_files_are_quarantined_with_a_reason_and_one_clear_line() {
     let run = mixed_batch_run();
     let q = run.report["quarantined"].as_array().unwrap();

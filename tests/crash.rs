@@ -574,6 +574,11 @@ fn check_final(out: &Path, r: &util::RunResult, context: &str) {
         temps.is_empty(),
         "{context}: temporary files left: {temps:?}"
     );
+    // nor the work folder of the encoded pages, a killed run's included
+    assert!(
+        !out.join(".work").exists(),
+        "{context}: the work folder is left"
+    );
     let v = util::mailroom(&["verify".as_ref(), out.as_os_str()]);
     assert_eq!(v.code, 0, "{context}: verify: {}\n{}", v.stdout, v.stderr);
 }

@@ -11,7 +11,11 @@
 #      one image PDF (img2pdf: the page images embedded as they are), and
 #   3. OCRmyPDF with plain options (`--output-type pdf`: no cleanup, no PDF/A conversion);
 #   4. the floor: plain `tesseract FILE BASE -l deu tsv` on every page file, JOBS at a
-#      time, OMP_THREAD_LIMIT=1 (multi-page TIFFs in one call).
+#      time, OMP_THREAD_LIMIT=1 (multi-page TIFFs in one call);
+#   5. floor-cleaned: the same tesseract on the page images of mailroom's PDFs (cleaned,
+#      upright, without blank pages and separator sheets), each at its resolution: the
+#      OCR of the same work without mailroom around it (no CER: its files are not named
+#      like the truth's pages).
 # CER against the batch's truth: mailroom from its documents' JSON text, OCRmyPDF from
 # `pdftotext -raw` of its output, the floor from its TSV (`mailroom-lab evaluate`).
 # Output bytes per page: mailroom's PDFs (documents and evidence), OCRmyPDF's PDF, the
@@ -21,7 +25,8 @@
 # OCRmyPDF and img2pdf are installed from PyPI into a virtual environment
 # ($MAILROOM_BENCH_VENV, default ~/.cache/mailroom/bench-venv) the first time; OCRmyPDF
 # uses Debian's tesseract, ghostscript, unpaper and qpdf (installed here when missing).
-# Set CONTENDERS to a subset, e.g. CONTENDERS="mailroom floor". Speed is measured here,
+# Set CONTENDERS to a subset, e.g. CONTENDERS="mailroom floor"; MAILROOM_PROFILE=FILE runs
+# mailroom with that profile instead of the default. Speed is measured here,
 # never in the tests; run it on a quiet machine (the load average is recorded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +35,7 @@ ROOT=$PWD
 PAGES=${1:-60}
 JOBS=${2:-$(nproc)}
 SEED=${3:-7}
-CONTENDERS=${CONTENDERS:-"mailroom ocrmypdf-clean ocrmypdf-plain floor"}
+CONTENDERS=${CONTENDERS:-"mailroom ocrmypdf-clean ocrmypdf-plain floor floor-cleaned"}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/mailroom-bench.XXXXXX)}
 VENV=${MAILROOM_BENCH_VENV:-$HOME/.cache/mailroom/bench-venv}
 OCRMYPDF_VERSION=${OCRMYPDF_VERSION:-17.13.0}
@@ -75,7 +80,9 @@ loadavg() { cut -d' ' -f1 /proc/loadavg; }
 if wants mailroom; then
   rm -rf "$BENCH_DIR/mailroom-out"
   loadavg >"$RESULTS/mailroom.load"
-  measure mailroom "$BIN/mailroom" run "$BATCH" --out "$BENCH_DIR/mailroom-out" --jobs "$JOBS"
+  profile_args=()
+  [ -n "${MAILROOM_PROFILE:-}" ] && profile_args=(--profile "$MAILROOM_PROFILE")
+  measure mailroom "$BIN/mailroom" run "$BATCH" --out "$BENCH_DIR/mailroom-out" --jobs "$JOBS" "${profile_args[@]}"
   cer mailroom "$BENCH_DIR/mailroom-out"
   find "$BENCH_DIR/mailroom-out" -name '*.pdf' -path '*/documents/*' -o -name '*.pdf' -path '*/evidence/*' |
     xargs -r stat -c %s | awk '{s += $1} END {print s + 0}' >"$RESULTS/mailroom.bytes"
@@ -126,6 +133,32 @@ if wants floor; then
   du -cb "$FLOOR_OUT"/*.tsv | tail -1 | cut -f1 >"$RESULTS/floor.bytes"
 fi
 
+# 5. the floor on the pages as mailroom reads them: plain tesseract on the page images of
+# mailroom's PDFs (cleaned, upright, blank pages and separator sheets left out, as mailroom
+# does not OCR them), at each image's resolution. It shows what the OCR of the same work
+# costs without mailroom around it; the floor above reads skewed and turned pages, which
+# Tesseract gives up on quickly. Needs the mailroom contender's output in BENCH_DIR.
+if wants floor-cleaned; then
+  DOCS="$BENCH_DIR/mailroom-out/documents"
+  [ -d "$DOCS" ] || { echo "bench: floor-cleaned needs mailroom's output: run the mailroom contender first" >&2; exit 1; }
+  PAGES_DIR="$BENCH_DIR/cleaned-pages"
+  rm -rf "$PAGES_DIR" "$BENCH_DIR/tesseract-cleaned"
+  mkdir -p "$PAGES_DIR" "$BENCH_DIR/tesseract-cleaned"
+  : >"$BENCH_DIR/cleaned-pages.txt"
+  for pdf in "$DOCS"/*.pdf; do
+    base="$PAGES_DIR/$(basename "$pdf" .pdf)"
+    pdfimages -png "$pdf" "$base"
+    # x-ppi is column 13 of `pdfimages -list`; images are listed in the order they are written
+    pdfimages -list "$pdf" | awk 'NR > 2 {print $13}' |
+      paste -d' ' <(ls "$base"-*.png | LC_ALL=C sort) - >>"$BENCH_DIR/cleaned-pages.txt"
+  done
+  loadavg >"$RESULTS/floor-cleaned.load"
+  measure floor-cleaned env OMP_THREAD_LIMIT=1 bash -c \
+    'tr "\n" "\0" <"$1" | xargs -0 -P "$2" -I{} sh -c '"'"'set -- $1 "$2"; tesseract "$1" "$3/$(basename "$1" .png)" --dpi "$2" -l deu tsv >/dev/null 2>&1'"'"' _ {} "$3"' \
+    _ "$BENCH_DIR/cleaned-pages.txt" "$JOBS" "$BENCH_DIR/tesseract-cleaned"
+  du -cb "$BENCH_DIR/tesseract-cleaned"/*.tsv | tail -1 | cut -f1 >"$RESULTS/floor-cleaned.bytes"
+fi
+
 python3 - "$RESULTS" "$N" "$JOBS" "$BENCH_DIR" "$VENV" "$BIN" <<'EOF'
 import datetime, json, os, platform, subprocess, sys
 results, n, jobs, bench_dir, venv, bin_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
@@ -142,6 +175,7 @@ names = {
     "ocrmypdf-clean": "OCRmyPDF --deskew --clean --rotate-pages, PDF/A",
     "ocrmypdf-plain": "OCRmyPDF plain (--output-type pdf)",
     "floor": "tesseract (floor)",
+    "floor-cleaned": "tesseract on mailroom's cleaned pages",
 }
 rows = {}
 for key, label in names.items():
@@ -158,7 +192,7 @@ for key, label in names.items():
         "peak_rss_mb": m["peak_rss_mb"],
         "peak_pss_mb": m["peak_pss_mb"],
         "output_kb_per_page": round(int(read("bytes")) / 1024 / n, 1),
-        "cer_mean": float(read("cer")),
+        "cer_mean": float(read("cer")) if os.path.exists(os.path.join(results, f"{key}.cer")) else None,
         "load_before": float(read("load")),
     }
 ratios = {}
@@ -168,6 +202,7 @@ def ratio(a, b):
 ratio("mailroom", "ocrmypdf-clean")
 ratio("mailroom", "ocrmypdf-plain")
 ratio("mailroom", "floor")
+ratio("mailroom", "floor-cleaned")
 # where mailroom's worker time goes: the documents' timings_ms, summed (ms of worker time)
 breakdown = {}
 out_dir = os.path.join(bench_dir, "mailroom-out", "documents")
@@ -201,7 +236,8 @@ print(f"{'contender':<50} {'wall s':>7} {'pages/min':>9} {'CPU s/pg':>8} {'RSS M
 for r in rows.values():
     print(f"{r['name']:<50} {r['wall_s']:>7.1f} {r['pages_per_min']:>9.1f} {r['cpu_s_per_page']:>8.2f} "
           f"{r['peak_rss_mb']:>7.0f} {r['peak_pss_mb']:>7.0f} {r['output_kb_per_page']:>7.0f} "
-          f"{r['cer_mean'] * 100:>6.2f} {r['load_before']:>5.1f}")
+          + (f"{r['cer_mean'] * 100:>6.2f}" if r["cer_mean"] is not None else f"{'-':>6}")
+          + f" {r['load_before']:>5.1f}")
 if breakdown:
     total = sum(breakdown.values()) or 1
     print("mailroom worker time: " + ", ".join(

@@ -695,7 +695,8 @@ fn decode_single(data: &[u8], format: Format, limits: Limits) -> Result<Pixels, 
             let (w, h) = rgba.dimensions();
             Pixels::Rgb(rgba_on_white(w, h, rgba.as_raw()).expect("four bytes per pixel"))
         }
-        other => Pixels::Rgb(other.to_rgb8()),
+        // no copy when the decoder gave RGB already
+        other => Pixels::Rgb(other.into_rgb8()),
     })
 }
 

@@ -492,7 +492,11 @@ fn apply(
             whiten_paper(&mut g, paper);
             paint(&mut g, &rects, image::Luma([255]));
             if skew != 0.0 {
-                g = Pix::from_gray(&g)?.rotate_shear(skew)?.to_gray()?;
+                // each copy dropped as soon as the next exists: a worker's peak is what
+                // limits memory (a colour page is 26 MB as RGB, 35 MB as a Pix)
+                let pix = Pix::from_gray(&g)?;
+                drop(g);
+                g = pix.rotate_shear(skew)?.to_gray()?;
             }
             Pixels::Gray(g)
         }
@@ -509,7 +513,11 @@ fn apply(
             // Colour pages keep their paper (a stamp's colour may matter).
             paint(&mut c, &rects, image::Rgb([paper; 3]));
             if skew != 0.0 {
-                c = Pix::from_rgb(&c)?.rotate(skew)?.to_rgb()?;
+                let pix = Pix::from_rgb(&c)?;
+                drop(c);
+                let turned = pix.rotate(skew)?;
+                drop(pix);
+                c = turned.to_rgb()?;
             }
             Pixels::Rgb(c)
         }

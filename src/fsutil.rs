@@ -45,21 +45,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Copies `src` to `dst` as `write_atomic` writes: under the temporary name, fsynced,
 /// renamed, so that `dst` is never a partial copy.
 pub fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
-    let tmp = temp_path(dst)?;
-    let result = (|| -> Result<()> {
-        fs::copy(src, &tmp)
-            .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.display()))?;
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        fs::rename(&tmp, dst)
-            .with_context(|| format!("cannot move {} to {}", tmp.display(), dst.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut source = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
+    copy_atomic_from(&mut source, dst)
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))
 }
 
 /// Copies what `source` holds (an open file) to `dst` as [`copy_atomic`] does: opened

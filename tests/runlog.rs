@@ -8,57 +8,15 @@
 mod util;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
+use util::dms::DmsServer;
 use util::TempBatch;
 
 const USER: &str = "poststelle";
 const PASSWORD: &str = "Kr0kodil-Tr\u{e4}nen#7731";
-
-/// `mailroom-lab dms-server` on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path, faults: &str) -> Server {
-    let pw = dir.join("server-password");
-    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom-lab"))
-        .args(["dms-server", "--port", "0", "--state"])
-        .arg(dir.join("state"))
-        .args(["--user", USER, "--password-file"])
-        .arg(&pw)
-        .args(["--types", "Posteingang=262146,Gesundheitsakte=262147"])
-        .args(["--folder-type", "Ordner=6", "--folder-field", "Kennung"])
-        .args(["--parents", "FB10,Abt504,POST"])
-        .args(["--fields", "mailroomId,Dokument,Seiten,Einheit,PdfHash"])
-        .args(["--faults", faults])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-        .spawn()
-        .expect("cannot start mailroom-lab dms-server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the server did not start: {line:?}"))
-        .to_string();
-    Server { child, url }
-}
 
 fn profile(dir: &Path, url: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -125,7 +83,12 @@ fn the_log_records_every_item_without_text_or_credentials() {
     std::fs::write(batch.path().join("notiz.txt"), b"Bitte an FB 61").unwrap();
     let dir = tempfile::tempdir().unwrap();
     // the first insert fails (retried), the second is refused for good
-    let server = start_server(dir.path(), "insert#1=503,insert#2=422");
+    let server = DmsServer::start_with_login(
+        &dir.path().join("state"),
+        USER,
+        PASSWORD,
+        &["--faults", "insert#1=503,insert#2=422"],
+    );
     let profile = profile(dir.path(), &server.url);
     let out = dir.path().join("out");
     let (code, stderr) = run(batch.path(), &out, &profile);

@@ -36,10 +36,16 @@ impl DmsServer {
 
     /// A server on a given state folder (kept by the caller).
     pub fn start_in(state: &Path, extra: &[&str]) -> DmsServer {
+        DmsServer::start_with_login(state, USER, PASSWORD, extra)
+    }
+
+    /// A server on a given state folder with its own login (a test that greps its
+    /// output for a distinctive password).
+    pub fn start_with_login(state: &Path, user: &str, password: &str, extra: &[&str]) -> DmsServer {
         let parent = state.parent().unwrap();
         std::fs::create_dir_all(parent).unwrap();
         let pw = parent.join("server-password");
-        std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+        std::fs::write(&pw, format!("{password}\n")).unwrap();
         let log = parent.join(format!(
             "server-{}.log",
             std::time::SystemTime::now()
@@ -50,7 +56,7 @@ impl DmsServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailroom-lab"))
             .args(["dms-server", "--port", "0", "--state"])
             .arg(state)
-            .args(["--user", USER, "--password-file"])
+            .args(["--user", user, "--password-file"])
             .arg(&pw)
             .args(["--types", TYPES, "--folder-type", "Ordner=6"])
             .args(["--folder-field", "Kennung", "--parents", "FB10,Abt504,POST"])

@@ -415,8 +415,12 @@ impl Stages<'_> {
         candidates: &[Candidate],
         observer: &dyn Observer,
     ) -> (Vec<DocumentSummary>, Vec<Failed>, usize) {
+        // Every parallel loop here hands out one item at a time (`with_max_len(1)`): rayon
+        // otherwise cuts the list into a few runs that one worker must finish alone, which
+        // left a core idle for the last seconds of every batch.
         let probed: Vec<Result<SourceFile, PageFailure>> = candidates
             .par_iter()
+            .with_max_len(1)
             .map(|c| {
                 guarded(|| {
                     ingest::probe_with(c, self.limits, &self.req.profile.pdf_options()).map_err(
@@ -454,6 +458,7 @@ impl Stages<'_> {
 
         let mut pages = jobs
             .par_iter()
+            .with_max_len(1)
             .map(|&(i, frame)| {
                 let src = probed[i].as_ref().expect("jobs only hold probed files");
                 let r = guarded(|| self.read_page(i, src, frame));
@@ -545,6 +550,7 @@ impl Stages<'_> {
             .collect();
         let written: Vec<Result<DocumentSummary, Vec<Failed>>> = documents
             .into_par_iter()
+            .with_max_len(1)
             .enumerate()
             .map(|(index, seg)| {
                 let read: Vec<(&SourceFile, &ReadPage, Role)> = seg

@@ -557,6 +557,7 @@ pub fn generate_delivery(spec: &DeliverySpec, out: &Path) -> Result<DeliveryOutc
     // Render and write every Akte that has bytes of its own, in parallel.
     let rendered: Vec<Rendered> = akten
         .par_iter()
+        .with_max_len(1)
         .map(|akte| {
             if akte.copy_of.is_some() {
                 return Ok(Rendered::default());

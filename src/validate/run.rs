@@ -84,6 +84,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
         pool.install(|| {
             bag.files
                 .par_iter()
+                .with_max_len(1)
                 .map(|f| {
                     let c = Candidate::file(o.delivery.join(&f.rel), f.rel.clone());
                     let r =
@@ -153,6 +154,7 @@ pub fn validate(o: &ValidateOptions, progress: &dyn Progress) -> Result<Validati
     let inspected: Vec<(PageRef, Vec<Finding>, Option<String>)> = pool.install(|| {
         drawn
             .par_iter()
+            .with_max_len(1)
             .map(|&i| {
                 let (page, src) = &lot_pages[i];
                 let r = inspect_one(page, src, limits, &pdf, &engines, settings);

@@ -34,13 +34,20 @@ impl Pixels {
         }
     }
 
-    /// A gray view for OCR and analysis (converts colour pages).
+    /// A gray view for OCR and analysis (converts colour pages, without copying them
+    /// first: a colour page is 26 MB).
     pub fn to_gray(&self) -> std::borrow::Cow<'_, GrayImage> {
         match self {
             Pixels::Bilevel(g) | Pixels::Gray(g) => std::borrow::Cow::Borrowed(g),
-            Pixels::Rgb(c) => {
-                std::borrow::Cow::Owned(image::DynamicImage::ImageRgb8(c.clone()).to_luma8())
-            }
+            Pixels::Rgb(c) => std::borrow::Cow::Owned(image::imageops::grayscale(c)),
+        }
+    }
+
+    /// The gray page, giving up the colour one as soon as it is converted.
+    pub fn into_gray(self) -> GrayImage {
+        match self {
+            Pixels::Bilevel(g) | Pixels::Gray(g) => g,
+            Pixels::Rgb(c) => image::imageops::grayscale(&c),
         }
     }
 
@@ -162,4 +169,29 @@ pub fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_pages_turn_gray_by_their_luma() {
+        let c = image::RgbImage::from_fn(37, 23, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 11) as u8, (x * y) as u8])
+        });
+        // the image crate's colour-space-aware conversion (it needs a copy of the page)
+        let reference = image::DynamicImage::ImageRgb8(c.clone()).to_luma8();
+        let page = Pixels::Rgb(c);
+        let gray = page.to_gray().into_owned();
+        let worst = gray
+            .as_raw()
+            .iter()
+            .zip(reference.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 2, "differs by up to {worst}");
+        assert_eq!(page.into_gray(), gray);
+    }
 }

@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use leptess::capi;
@@ -247,11 +247,23 @@ pub struct Orientation {
     pub confidence: f32,
 }
 
-/// One worker's Tesseract engines: text recognition in the profile's language, and
-/// orientation detection (`osd`), loaded on first use.
+/// Tesseract's orientation detection (`osd`), loaded on first use and shared by the
+/// engines of a pool: its legacy classifier takes about 34 MB, and few pages need it
+/// (Leptonica decides clear cases), so one copy serves every worker.
+#[derive(Clone, Default)]
+struct SharedOsd(Arc<Mutex<Option<Api>>>);
+
+impl SharedOsd {
+    fn lock(&self) -> MutexGuard<'_, Option<Api>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One worker's Tesseract engine: text recognition in the profile's language, and
+/// orientation detection (shared with the other engines of its pool).
 pub struct Engine {
     ocr: Api,
-    osd: Option<Api>,
+    osd: SharedOsd,
     /// Recognition of one page is cancelled after this long (`ocr.timeout_s`).
     time_limit: Option<Duration>,
 }
@@ -332,7 +344,7 @@ impl Engine {
         }
         Ok(Engine {
             ocr,
-            osd: None,
+            osd: SharedOsd::default(),
             time_limit: None,
         })
     }
@@ -382,12 +394,13 @@ impl Engine {
         pix: &Pix,
         dpi: u32,
     ) -> Result<Option<Orientation>, OcrError> {
-        if self.osd.is_none() {
+        let mut osd = self.osd.lock();
+        if osd.is_none() {
             let api = Api::init("osd")?;
             unsafe { capi::TessBaseAPISetPageSegMode(api.raw, capi::TessPageSegMode_PSM_OSD_ONLY) };
-            self.osd = Some(api);
+            *osd = Some(api);
         }
-        let Some(api) = self.osd.as_mut() else {
+        let Some(api) = osd.as_mut() else {
             return Ok(None);
         };
         api.set_image(pix, dpi);
@@ -422,6 +435,7 @@ pub struct EnginePool {
     time_limit: Option<Duration>,
     variables: Variables,
     idle: Mutex<Vec<Engine>>,
+    osd: SharedOsd,
 }
 
 impl EnginePool {
@@ -432,6 +446,7 @@ impl EnginePool {
             time_limit,
             variables: Variables::new(),
             idle: Mutex::new(Vec::new()),
+            osd: SharedOsd::default(),
         }
     }
 
@@ -444,6 +459,7 @@ impl EnginePool {
     fn engine(&self) -> Result<Engine, OcrError> {
         let mut engine = Engine::with_variables(&self.lang, &self.variables)?;
         engine.set_time_limit(self.time_limit);
+        engine.osd = self.osd.clone();
         Ok(engine)
     }
 
@@ -553,6 +569,28 @@ mod tests {
         let mut fresh = Engine::new("deu").unwrap();
         let unlimited = fresh.recognize(&pix, dpi).unwrap();
         assert_eq!(text, unlimited);
+    }
+
+    #[test]
+    fn the_engines_of_a_pool_share_one_orientation_detector() {
+        let (pix, dpi) = letter_page();
+        let pool = EnginePool::new("deu", None);
+        pool.with_engine(|first| {
+            pool.with_engine(|second| {
+                assert!(Arc::ptr_eq(&first.osd.0, &second.osd.0));
+                assert!(first.osd.lock().is_none(), "loaded on first use only");
+                let found = first.detect_orientation(&pix, dpi).unwrap().unwrap();
+                assert_eq!(found.rotate_cw, 0, "{found:?}");
+                assert!(second.osd.lock().is_some(), "the second engine has it too");
+                assert_eq!(second.detect_orientation(&pix, dpi).unwrap(), Some(found));
+            })
+            .unwrap();
+        })
+        .unwrap();
+        // an engine of its own has its own
+        let alone = Engine::new("deu").unwrap();
+        pool.with_engine(|e| assert!(!Arc::ptr_eq(&alone.osd.0, &e.osd.0)))
+            .unwrap();
     }
 
     #[test]

@@ -660,8 +660,7 @@ impl Stages<'_> {
         let sha256 = pixels.sha256();
         timings.decode = t.elapsed().as_millis() as u64;
 
-        // Cleanup and OCR share the worker's Tesseract engines; OCR and the barcode reader
-        // read the same gray view of the cleaned page.
+        // Cleanup borrows the worker's Tesseract engine for orientation detection.
         let t = Instant::now();
         let settings = &self.req.profile.cleanup;
         // A PDF page kept with its own text: the text's boxes fit the page as rendered,
@@ -681,39 +680,12 @@ impl Stages<'_> {
         } else {
             settings
         };
-        let min_conf = self.req.profile.ocr.min_confidence;
-        let (cleaned, text, barcodes) = self
+        let cleaned = self
             .engines
-            .with_engine(|engine| -> Result<_, PageFailure> {
-                let mut cleaned = cleanup::clean(pixels, info.dpi, settings, engine)
-                    .map_err(|e| fail(Stage::Cleanup)(&e))?;
-                if cleaned.record.blank {
-                    return Ok((cleaned, None, Vec::new()));
-                }
-                let gray = cleaned.pixels.to_gray();
-                let t_ocr = Instant::now();
-                let text = match pdf_text {
-                    Some(text) => text,
-                    None => {
-                        let pix = Pix::from_gray(&gray).map_err(|e| fail(Stage::Ocr)(&e))?;
-                        engine
-                            .recognize(&pix, cleaned.dpi.y.round() as u32)
-                            .map_err(|e| fail(Stage::Ocr)(&e))?
-                    }
-                };
-                timings.ocr = t_ocr.elapsed().as_millis() as u64;
-                let t_barcodes = Instant::now();
-                let barcodes = barcode::read(&gray).map_err(|e| fail(Stage::Barcodes)(&e))?;
-                timings.barcodes = t_barcodes.elapsed().as_millis() as u64;
-                drop(gray);
-                if text.mean_confidence().is_some_and(|c| c < min_conf) {
-                    cleaned.record.flags.push(cleanup::Flag::LowOcrConfidence);
-                }
-                Ok((cleaned, Some(text), barcodes))
-            })
-            .map_err(|e| fail(Stage::Ocr)(&e))??;
-        timings.cleanup =
-            (t.elapsed().as_millis() as u64).saturating_sub(timings.ocr + timings.barcodes);
+            .with_engine(|engine| cleanup::clean(pixels, info.dpi, settings, engine))
+            .map_err(|e| fail(Stage::Ocr)(&e))?
+            .map_err(|e| fail(Stage::Cleanup)(&e))?;
+        timings.cleanup = t.elapsed().as_millis() as u64;
         let cleanup::Cleaned {
             pixels,
             as_scanned,
@@ -728,6 +700,8 @@ impl Stages<'_> {
         let patch = analysis.and_then(|a| patch::find(&a.dark, a.dpi, a.factor as i32));
         timings.patch = t.elapsed().as_millis() as u64;
 
+        // The page image is encoded and spilled before OCR, so that from here on the page
+        // is held once, as gray: a colour page's 26 MB are gone before Tesseract starts.
         let t = Instant::now();
         // JPEG input (a JPEG file, or a PDF page's JPEG) is embedded as it came unless
         // cleanup changed the pixels.
@@ -745,6 +719,40 @@ impl Stages<'_> {
                 SpilledImage::spill(image, self.work.join(name))
             })
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
+        timings.encode = t.elapsed().as_millis() as u64;
+        let color = pixels.kind();
+        drop(data);
+
+        // OCR and the barcode reader read the same gray view of the cleaned page.
+        let (text, barcodes) = if cleanup.blank {
+            drop(pixels);
+            (None, Vec::new())
+        } else {
+            let gray = pixels.into_gray();
+            let t_ocr = Instant::now();
+            let text = match pdf_text {
+                Some(text) => text,
+                None => {
+                    let pix = Pix::from_gray(&gray).map_err(|e| fail(Stage::Ocr)(&e))?;
+                    self.engines
+                        .with_engine(|engine| engine.recognize(&pix, dpi.y.round() as u32))
+                        .map_err(|e| fail(Stage::Ocr)(&e))?
+                        .map_err(|e| fail(Stage::Ocr)(&e))?
+                }
+            };
+            timings.ocr = t_ocr.elapsed().as_millis() as u64;
+            let t_barcodes = Instant::now();
+            let barcodes = barcode::read(&gray).map_err(|e| fail(Stage::Barcodes)(&e))?;
+            timings.barcodes = t_barcodes.elapsed().as_millis() as u64;
+            if text
+                .mean_confidence()
+                .is_some_and(|c| c < self.req.profile.ocr.min_confidence)
+            {
+                cleanup.flags.push(cleanup::Flag::LowOcrConfidence);
+            }
+            (Some(text), barcodes)
+        };
+        let t = Instant::now();
         let text = text
             .map(|text| {
                 let name = format!("{file:06}-{frame:06}.txt.json");
@@ -752,11 +760,11 @@ impl Stages<'_> {
             })
             .transpose()
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
-        timings.encode = t.elapsed().as_millis() as u64;
+        timings.encode += t.elapsed().as_millis() as u64;
         Ok(ReadPage {
             frame,
             sha256,
-            color: pixels.kind(),
+            color,
             image,
             text,
             cleanup,

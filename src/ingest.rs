@@ -554,12 +554,14 @@ fn tiff_error(page: usize, e: tiff::TiffError) -> IngestError {
     }
 }
 
-fn tiff_decoder(data: &[u8]) -> Result<tiff::decoder::Decoder<Cursor<&[u8]>>, IngestError> {
-    tiff::decoder::Decoder::new(Cursor::new(data)).map_err(|e| tiff_error(1, e))
+fn tiff_decoder<R: std::io::Read + std::io::Seek>(
+    reader: R,
+) -> Result<tiff::decoder::Decoder<R>, IngestError> {
+    tiff::decoder::Decoder::new(reader).map_err(|e| tiff_error(1, e))
 }
 
 fn probe_tiff(data: &[u8], limits: Limits) -> Result<Vec<FrameInfo>, IngestError> {
-    let mut dec = tiff_decoder(data)?;
+    let mut dec = tiff_decoder(Cursor::new(data))?;
     let mut frames = Vec::new();
     loop {
         let n = frames.len() + 1;
@@ -624,16 +626,16 @@ pub fn decode_frame_bytes(
             }
             decode_single(data, format, limits)
         }
-        Format::Tiff => decode_tiff(data, frame, limits),
+        Format::Tiff => decode_tiff(Cursor::new(data), frame, limits),
         Format::Pdf => {
             Ok(crate::pdf_input::decode(data, None, frame, limits, &PdfOptions::default())?.pixels)
         }
     }
 }
 
-/// A page as the pipeline reads it: its pixels, and for PDF pages the embedded JPEG that
-/// may go into the output unchanged, the page's own text (a text page kept as text) and
-/// how it was read.
+/// A page as the pipeline reads it: its pixels; the JPEG that may go into the output
+/// unchanged (a JPEG file's bytes, a PDF page's embedded JPEG); for PDF pages the page's
+/// own text (a text page kept as text) and how it was read.
 pub struct DecodedPage {
     pub pixels: Pixels,
     pub jpeg: Option<Vec<u8>>,
@@ -641,8 +643,35 @@ pub struct DecodedPage {
     pub pdf: Option<crate::pdf_input::PdfPageInfo>,
 }
 
+/// Reads page `frame` of a probed file. A TIFF page is decoded straight from the file,
+/// which reads its directories and that page's strips only: read whole, a multi-page TIFF
+/// of 300 MB (gray pages of a legacy file) would be read, and held by each worker, once
+/// for every one of its pages. Other formats are read whole.
+pub fn read_page(
+    src: &SourceFile,
+    frame: usize,
+    limits: Limits,
+    pdf: &PdfOptions,
+) -> Result<DecodedPage, IngestError> {
+    if src.format == Format::Tiff {
+        let file = std::io::BufReader::new(std::fs::File::open(&src.path)?);
+        return Ok(DecodedPage {
+            pixels: decode_tiff(file, frame, limits)?,
+            jpeg: None,
+            text: None,
+            pdf: None,
+        });
+    }
+    let data = std::fs::read(&src.path)?;
+    let mut page = decode_page(&data, src, frame, limits, pdf)?;
+    if src.format == Format::Jpeg {
+        page.jpeg = Some(data);
+    }
+    Ok(page)
+}
+
 /// Decodes page `frame` of a probed file whose bytes are `data` (the file at `src.path`).
-pub fn decode_page(
+fn decode_page(
     data: &[u8],
     src: &SourceFile,
     frame: usize,
@@ -729,7 +758,11 @@ fn cmyk_to_rgb(w: u32, h: u32, cmyk: &[u8]) -> Option<RgbImage> {
     RgbImage::from_raw(w, h, rgb)
 }
 
-fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, IngestError> {
+fn decode_tiff<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    frame: usize,
+    limits: Limits,
+) -> Result<Pixels, IngestError> {
     use tiff::decoder::DecodingResult;
     use tiff::ColorType;
     let page = frame + 1;
@@ -737,7 +770,7 @@ fn decode_tiff(data: &[u8], frame: usize, limits: Limits) -> Result<Pixels, Inge
     let mut tl = tiff::decoder::Limits::default();
     tl.decoding_buffer_size =
         usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX);
-    let mut dec = tiff_decoder(data)?.with_limits(tl);
+    let mut dec = tiff_decoder(reader)?.with_limits(tl);
     dec.seek_to_image(frame).map_err(corrupt)?;
     let (w, h) = dec.dimensions().map_err(corrupt)?;
     let color = dec.colortype().map_err(corrupt)?;
@@ -894,6 +927,53 @@ mod tests {
         // truncated file: the header survives, the pixels do not
         let cut = &data[..data.len() / 3];
         let e = decode_frame_bytes(cut, Format::Tiff, 2, limits()).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn pages_of_a_file_on_disk_read_as_from_its_bytes() {
+        use tiff::encoder::{colortype, TiffEncoder};
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = Cursor::new(Vec::new());
+        {
+            let mut enc = TiffEncoder::new(&mut buf).unwrap();
+            for shade in [10u8, 200u8, 90u8] {
+                let data: Vec<u8> = (0..20 * 10).map(|i| shade ^ (i % 7) as u8).collect();
+                enc.write_image::<colortype::Gray8>(20, 10, &data).unwrap();
+            }
+        }
+        let tif = buf.into_inner();
+        let img = GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 9 + y) as u8]));
+        let mut jpg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 80)
+            .encode_image(&img)
+            .unwrap();
+        for (name, bytes, format, frames) in [
+            ("a.tif", &tif, Format::Tiff, 3),
+            ("b.jpg", &jpg, Format::Jpeg, 1),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let src = probe_bytes(&Candidate::file(&path, name), bytes, limits(), None).unwrap();
+            assert_eq!(src.frames.len(), frames);
+            for frame in 0..frames {
+                let page = read_page(&src, frame, limits(), &PdfOptions::default()).unwrap();
+                let expected = decode_frame_bytes(bytes, format, frame, limits()).unwrap();
+                assert_eq!(page.pixels.sha256(), expected.sha256(), "{name} page {frame}");
+                // a JPEG file may go into the output as it came
+                assert_eq!(page.jpeg.as_ref(), (format == Format::Jpeg).then_some(bytes));
+            }
+        }
+        // a TIFF cut short on disk says so, as from its bytes
+        let path = dir.path().join("cut.tif");
+        std::fs::write(&path, &tif[..tif.len() / 3]).unwrap();
+        let src = SourceFile {
+            path: path.clone(),
+            ..probe_bytes(&cand(), &tif, limits(), None).unwrap()
+        };
+        let e = read_page(&src, 2, limits(), &PdfOptions::default())
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("truncated"), "{e}");
     }
 

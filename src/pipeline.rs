@@ -632,21 +632,13 @@ impl Stages<'_> {
         };
         let mut timings = Timings::default();
         let t = Instant::now();
-        let data =
-            std::fs::read(&src.path).map_err(|e| fail(Stage::Decode)(&ingest::io_reason(&e)))?;
         let ingest::DecodedPage {
             pixels,
-            jpeg: embedded_jpeg,
+            jpeg,
             text: pdf_text,
             pdf,
-        } = ingest::decode_page(
-            &data,
-            src,
-            frame,
-            self.limits,
-            &self.req.profile.pdf_options(),
-        )
-        .map_err(|e| fail(Stage::Decode)(&e))?;
+        } = ingest::read_page(src, frame, self.limits, &self.req.profile.pdf_options())
+            .map_err(|e| fail(Stage::Decode)(&e))?;
         let info = &src.frames[frame];
         if (pixels.width(), pixels.height()) != (info.width, info.height) {
             return Err(fail(Stage::Decode)(&format!(
@@ -705,12 +697,8 @@ impl Stages<'_> {
         let t = Instant::now();
         // JPEG input (a JPEG file, or a PDF page's JPEG) is embedded as it came unless
         // cleanup changed the pixels.
-        let jpeg = match src.format {
-            Format::Jpeg => Some(data.as_slice()),
-            Format::Pdf => embedded_jpeg.as_deref(),
-            Format::Png | Format::Tiff => None,
-        };
         let single_jpeg = jpeg
+            .as_deref()
             .filter(|_| as_scanned)
             .map(|bytes| (Format::Jpeg, bytes));
         let image = encode_image(&pixels, single_jpeg, self.req.profile.output.jpeg_quality)
@@ -721,7 +709,7 @@ impl Stages<'_> {
             .map_err(|e| fail(Stage::Package)(&format!("{e:#}")))?;
         timings.encode = t.elapsed().as_millis() as u64;
         let color = pixels.kind();
-        drop(data);
+        drop(jpeg);
 
         // OCR and the barcode reader read the same gray view of the cleaned page.
         let (text, barcodes) = if cleanup.blank {

@@ -263,13 +263,9 @@ fn inspect_one(
     engines: &EnginePool,
     settings: &quality::QualitySettings,
 ) -> (PageRef, Vec<Finding>, Option<String>) {
-    let decoded = std::fs::read(&src.path)
-        .map_err(|e| e.to_string())
-        .and_then(|data| {
-            ingest::decode_page(&data, src, page.page - 1, limits, pdf)
-                .map(|d| d.pixels)
-                .map_err(|e| e.to_string())
-        });
+    let decoded = ingest::read_page(src, page.page - 1, limits, pdf)
+        .map(|d| d.pixels)
+        .map_err(|e| e.to_string());
     let pixels = match decoded {
         Ok(p) => p,
         Err(e) => {

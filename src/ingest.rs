@@ -959,9 +959,16 @@ mod tests {
             for frame in 0..frames {
                 let page = read_page(&src, frame, limits(), &PdfOptions::default()).unwrap();
                 let expected = decode_frame_bytes(bytes, format, frame, limits()).unwrap();
-                assert_eq!(page.pixels.sha256(), expected.sha256(), "{name} page {frame}");
+                assert_eq!(
+                    page.pixels.sha256(),
+                    expected.sha256(),
+                    "{name} page {frame}"
+                );
                 // a JPEG file may go into the output as it came
-                assert_eq!(page.jpeg.as_ref(), (format == Format::Jpeg).then_some(bytes));
+                assert_eq!(
+                    page.jpeg.as_ref(),
+                    (format == Format::Jpeg).then_some(bytes)
+                );
             }
         }
         // a TIFF cut short on disk says so, as from its bytes

@@ -171,6 +171,18 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// The largest difference between two images' samples, position by position (tests
+/// compare a conversion or rotation with a reference this way).
+#[cfg(test)]
+pub(crate) fn max_sample_difference(a: &[u8], b: &[u8]) -> u8 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,13 +196,7 @@ mod tests {
         let reference = image::DynamicImage::ImageRgb8(c.clone()).to_luma8();
         let page = Pixels::Rgb(c);
         let gray = page.to_gray().into_owned();
-        let worst = gray
-            .as_raw()
-            .iter()
-            .zip(reference.as_raw())
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
+        let worst = max_sample_difference(gray.as_raw(), reference.as_raw());
         assert!(worst <= 2, "differs by up to {worst}");
         assert_eq!(page.into_gray(), gray);
     }

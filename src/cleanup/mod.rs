@@ -692,13 +692,7 @@ mod tests {
             .unwrap();
         let mut planes = c.clone();
         rotate_planes(&mut planes, 2.5).unwrap();
-        let worst = whole
-            .as_raw()
-            .iter()
-            .zip(planes.as_raw())
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
+        let worst = crate::model::max_sample_difference(whole.as_raw(), planes.as_raw());
         assert!(worst <= 1, "differs by up to {worst}");
         assert_ne!(planes, c, "turned");
     }
